@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .dataset import PRESETS
+from .distort import PRESETS
 from .export import main_export
 from .layout import LAYOUTS
 

@@ -23,31 +23,36 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import torch
 from torch import nn
 from torch.utils.data import Dataset, IterableDataset, get_worker_info
 
+from .distort import Pipeline, build_pipeline
 from .render import Renderer
 from .sources import SignalSource, default_source
 from .spec import PageSpec, sample_page_spec
 
-PRESETS = ("clean",)  # distortion presets join here when ecgsynth.distort lands
-
 
 @dataclass(frozen=True)
 class PageOptions:
-    """How pages are drawn: layout (or ``random``), paper, dpi and distortion preset."""
+    """How pages are drawn: layout (or ``random``), paper, dpi and distortion preset (a name in
+    :data:`ecgsynth.distort.PRESETS` or a pipeline config dict, see :func:`build_pipeline`)."""
 
     layout: str = "random"
     paper: str = "letter"
     dpi: float = 200.0
-    preset: str = "clean"
+    preset: str | dict = "clean"
+
+    @cached_property
+    def pipeline(self) -> Pipeline:
+        """The distortion pipeline of :attr:`preset` (validated on construction)."""
+        return build_pipeline(self.preset)
 
     def __post_init__(self) -> None:
-        if self.preset not in PRESETS:
-            raise ValueError(f"unknown preset {self.preset!r}; available: {', '.join(PRESETS)}")
+        self.pipeline  # noqa: B018 - fail early on a bad preset
 
     def spec(self, spec_seed: int) -> PageSpec:
         """The page spec drawn from ``spec_seed`` (see :func:`page_seeds`)."""
@@ -58,8 +63,16 @@ class PageOptions:
 def page_seeds(key: Sequence[int]) -> tuple[np.random.Generator, int]:
     """The record generator and the spec seed (an int64) of the page keyed by ``key``."""
     record_rng = np.random.default_rng(np.random.SeedSequence([*key, 0]))
-    spec_seed = int(np.random.SeedSequence([*key, 1]).generate_state(1, np.uint64)[0] >> 1)
-    return record_rng, spec_seed
+    return record_rng, _int64_seed([*key, 1])
+
+
+def distortion_generator(spec_seed: int) -> torch.Generator:
+    """The torch generator that draws a page's distortions, derived from its spec seed."""
+    return torch.Generator().manual_seed(_int64_seed([spec_seed, 2]))
+
+
+def _int64_seed(entropy: list[int]) -> int:
+    return int(np.random.SeedSequence(entropy).generate_state(1, np.uint64)[0] >> 1)
 
 
 def render_pages(
@@ -67,13 +80,14 @@ def render_pages(
 ) -> dict:
     """Draw and render the pages keyed by ``keys`` as one batch (see :mod:`ecgsynth.render`)."""
     source.warm()  # one-time simulations happen here, not in the middle of a stream
-    records, specs = [], []
+    records, specs, generators = [], [], []
     for key in keys:
         record_rng, spec_seed = page_seeds(key)
         records.append(source.sample(record_rng))
         specs.append(options.spec(spec_seed))
+        generators.append(distortion_generator(spec_seed))
     signal = torch.from_numpy(np.stack([rec.signal for rec in records]))
-    batch = renderer.render(signal, source.fs, specs)
+    batch = options.pipeline(renderer.render(signal, source.fs, specs), generators)
     for meta, rec, key in zip(batch["meta"], records, keys):
         meta["source"] = {"record": rec.name, "path": rec.path, "start_sample": rec.start_sample}
         meta["key"] = list(key)
@@ -114,7 +128,7 @@ class ECGImageDataset(IterableDataset):
     Args:
         source: signal source (default: embedded real records + neurokit2 simulation).
         layout: ``3x4``, ``3x4_3r``, ``6x2``, ``12x1`` or ``random``.
-        preset: distortion preset (``clean``).
+        preset: distortion preset (``clean``, ``medium``, ``heavy``) or a pipeline config dict.
         dpi, paper: page resolution and size (one image size per stream).
         batch_size: pages per yielded batch; ``None`` yields single pages.
         device: where batches are rendered (batched mode). ``cuda`` renders in the main process:
@@ -129,7 +143,7 @@ class ECGImageDataset(IterableDataset):
         self,
         source: SignalSource | None = None,
         layout: str = "random",
-        preset: str = "clean",
+        preset: str | dict = "clean",
         dpi: float = 200.0,
         paper: str = "letter",
         batch_size: int | None = 8,
@@ -222,7 +236,7 @@ class ECGPageSet(Dataset):
         num: int,
         source: SignalSource | None = None,
         layout: str = "random",
-        preset: str = "clean",
+        preset: str | dict = "clean",
         dpi: float = 200.0,
         paper: str = "letter",
         seed: int = 0,
@@ -271,6 +285,7 @@ class PageSynth(nn.Module):
         signal = batch["signal"]
         if self._renderer is None or self._renderer.device != signal.device:
             self._renderer = Renderer(signal.device)
-        specs = [self.options.spec(int(s)) for s in batch["page_seed"].tolist()]
+        seeds = [int(s) for s in batch["page_seed"].tolist()]
         fs = float(batch["fs"].flatten()[0])
-        return self._renderer.render(signal, fs, specs)
+        pages = self._renderer.render(signal, fs, [self.options.spec(s) for s in seeds])
+        return self.options.pipeline(pages, [distortion_generator(s) for s in seeds])

@@ -113,7 +113,8 @@ def _write_page(stem: Path, batch: dict, k: int, seed: int, index: int, preset: 
         "gain_mm_mv": meta["gain_mm_mv"],
         "source": meta["source"],
         "mask_unplotted": mask_unplotted,
-        "distortion": {},
+        "homography": batch["homography"][k].cpu().tolist(),
+        "distortion": meta.get("distortion", {}),
         "spec": meta["spec"],
         "leads": leads,
     }

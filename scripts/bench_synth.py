@@ -5,7 +5,8 @@
     python scripts/bench_synth.py --mode dataset --batch 8 --dpi 200   # through DataLoader
 
 ``--mode render`` times ``Renderer.render`` on signals drawn beforehand (spec sampling +
-rendering + ground truth); ``--mode dataset`` times ``DataLoader(ECGImageDataset(...),
+rendering + ground truth) and the preset's distortion pipeline (``--stages`` lists each stage's
+time per page, slowest first); ``--mode dataset`` times ``DataLoader(ECGImageDataset(...),
 batch_size=None)`` end to end (record loading and windowing included), so the two together show
 what the data pipeline adds over the bare renderer.
 
@@ -25,7 +26,8 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-from ecgsynth.dataset import PRESETS, ECGImageDataset
+from ecgsynth.dataset import ECGImageDataset
+from ecgsynth.distort import PRESETS, build_pipeline
 from ecgsynth.layout import page_size_px
 from ecgsynth.render import Renderer
 from ecgsynth.sources import default_source
@@ -37,14 +39,26 @@ def bench(mode: str, device: str, dpi: float, preset: str, batch: int, seconds: 
     """Time repeated batches for about ``seconds``; return the result record."""
     source = default_source(synthetic=False)
     rng = np.random.default_rng(0)
+    stages: dict[str, float] = {}
     if mode == "render":
         pool = np.stack([source.sample(rng).signal for _ in range(16)])
         renderer = Renderer(device)
+        pipeline = build_pipeline(preset)
 
         def make() -> dict:
+            start = time.perf_counter()
             specs = [sample_page_spec(rng, layout=layout, dpi=dpi) for _ in range(batch)]
             signal = torch.as_tensor(pool[rng.integers(0, len(pool), batch)], device=device)
-            return renderer.render(signal, source.fs, specs)
+            out = renderer.render(signal, source.fs, specs)
+            _sync(out)
+            stages["render"] = stages.get("render", 0.0) + time.perf_counter() - start
+            if pipeline.empty:
+                return out
+            start = time.perf_counter()
+            gens = [torch.Generator().manual_seed(int(s)) for s in rng.integers(2**62, size=batch)]
+            params = pipeline.sample(out["image"].shape[-2], out["image"].shape[-1], gens, device)
+            stages["sample"] = stages.get("sample", 0.0) + time.perf_counter() - start
+            return pipeline.apply(out, params, timings=stages)
     else:
         ds = ECGImageDataset(source, layout, preset, dpi, batch_size=batch, device=device)
         batches = iter(DataLoader(ds, batch_size=None))
@@ -53,10 +67,10 @@ def bench(mode: str, device: str, dpi: float, preset: str, batch: int, seconds: 
             return next(batches)
 
     def step() -> None:
-        if make()["image"].is_cuda:
-            torch.cuda.synchronize()
+        _sync(make())
 
     step()  # warm-up: caches, allocator, kernels
+    stages.clear()
     times = []
     start = time.perf_counter()
     while len(times) < 3 or time.perf_counter() - start < seconds:
@@ -80,7 +94,13 @@ def bench(mode: str, device: str, dpi: float, preset: str, batch: int, seconds: 
         "images_per_s": round(batch / per_batch, 2),
         "s_per_image": round(per_batch / batch, 4),
         "batches_timed": len(times),
+        "stage_s_per_image": {k: round(v / (len(times) * batch), 4) for k, v in stages.items()},
     }  # fmt: skip
+
+
+def _sync(batch: dict) -> None:
+    if batch["image"].is_cuda:
+        torch.cuda.synchronize()
 
 
 def main() -> None:
@@ -95,6 +115,7 @@ def main() -> None:
     parser.add_argument("--layout", default="random")
     parser.add_argument("--seconds", type=float, default=5.0, help="time per configuration")
     parser.add_argument("--json", action="store_true", help="print JSON lines, not a table")
+    parser.add_argument("--stages", action="store_true", help="print per-stage ms/page")
     parser.add_argument("--log", default="bench_results.jsonl", help="append here ('' = no)")
     args = parser.parse_args()
     devices = args.device or (["cpu"] + (["cuda"] if torch.cuda.is_available() else []))
@@ -109,6 +130,10 @@ def main() -> None:
                 else:
                     print(f"{r['device']:<40} {dpi:>5.0f} {batch:>5} {r['images_per_s']:>9.2f} "
                           f"{r['s_per_image']:>8.4f}")  # fmt: skip
+                    if args.stages and r["stage_s_per_image"]:
+                        slowest = sorted(r["stage_s_per_image"].items(), key=lambda kv: -kv[1])
+                        for stage, sec in slowest:
+                            print(f"    {stage:<34} {sec * 1000:8.1f} ms/page")
                 if args.log:
                     with open(args.log, "a") as f:
                         f.write(json.dumps(r) + "\n")
