@@ -1,4 +1,4 @@
-"""Gallery: every photometric distortion alone on one rendered page, as a labelled montage.
+"""Gallery: every distortion alone and every preset on one rendered page, as labelled montages.
 
     python scripts/gallery_distortions.py --out docs/gallery_distortions.png
 
@@ -7,6 +7,9 @@ Renders one page at 100 dpi from the embedded records, applies each effect of
 :mod:`~ecgsynth.distort.sensor` alone (``p = 1``, ``strength = 0.8``) and writes a montage of
 downscaled tiles (a 256-colour PNG, ~1 MB), the clean page first, each labelled with the
 effect's name, above a 1:1 strip of the page's middle showing fine detail (noise, blur, JPEG).
+The low-resolution scan, the geometric warp and the ``medium`` and ``heavy`` presets follow.
+Next to it, ``*_presets.png`` shows the presets larger, with the warped ground-truth trace points
+drawn in red over the heavy page (they must sit on the traces).
 """
 
 from __future__ import annotations
@@ -19,7 +22,8 @@ import numpy as np
 import torch
 from PIL import Image
 
-from ecgsynth.distort import overlays, paper, sensor
+from ecgsynth.distort import GeometricWarp, build_pipeline, overlays, paper, sensor
+from ecgsynth.distort.geometric import LowResolution
 from ecgsynth.render import Renderer
 from ecgsynth.sources import default_source
 from ecgsynth.spec import sample_page_spec
@@ -50,14 +54,22 @@ def main() -> None:
     rng = np.random.default_rng(args.seed)
     spec = sample_page_spec(rng, layout="3x4_3r", dpi=args.dpi)
     signal = source.sample(rng).signal[None]
-    image = Renderer(args.device).render(signal, source.fs, [spec])["image"]
+    batch = Renderer(args.device).render(signal, source.fs, [spec])
+    image = batch["image"]
 
     tiles = [("clean", image[0])]
-    for k, cls in enumerate(effects()):
+    for k, cls in enumerate([*effects(), LowResolution]):
         effect = cls(p=1.0, strength=args.strength)
         generator = torch.Generator().manual_seed(args.seed * 1000 + k)
         params = effect.sample(1, *image.shape[-2:], generator, image.device)
         tiles.append((cls.__name__, effect.apply(image, params)[0]))
+    warp = GeometricWarp(rotation_deg=8, perspective=0.05, folds=2, curl=0.03, waviness=0.003)
+    params = warp.sample(1, *image.shape[-2:], torch.Generator().manual_seed(args.seed), "cpu")
+    tiles.append(("GeometricWarp", warp.apply(batch, params)["image"][0]))
+    presets = {}
+    for name in ("medium", "heavy"):
+        presets[name] = build_pipeline(name)(batch, [torch.Generator().manual_seed(args.seed)])
+        tiles.append((f"preset {name}", presets[name]["image"][0]))
 
     rendered = []
     for name, tile in tiles:
@@ -84,6 +96,19 @@ def main() -> None:
     montage = montage.quantize(256, method=Image.Quantize.FASTOCTREE, dither=Image.Dither.NONE)
     montage.save(out, optimize=True)
     print(f"wrote {out} ({out.stat().st_size / 1e6:.2f} MB, {len(tiles)} tiles)")
+
+    pages = [to_bgr(image[0]), to_bgr(presets["medium"]["image"][0])]
+    heavy = np.ascontiguousarray(to_bgr(presets["heavy"]["image"][0]))
+    for channel in presets["heavy"]["points"][0]:
+        pts = channel[torch.isfinite(channel[:, 0])].cpu().numpy()
+        for x, y in pts[::3]:
+            cv2.circle(heavy, (int(round(x)), int(round(y))), 0, (0, 0, 255), -1)
+    pages.append(heavy)
+    side = np.hstack([cv2.resize(p, None, fx=0.6, fy=0.6, interpolation=cv2.INTER_AREA)
+                      for p in pages])  # fmt: skip
+    extra = out.with_name(out.stem + "_presets.png")
+    Image.fromarray(side[:, :, ::-1]).quantize(256, dither=Image.Dither.NONE).save(extra)
+    print(f"wrote {extra} (clean | medium | heavy with its warped trace points in red)")
 
 
 if __name__ == "__main__":

@@ -174,3 +174,32 @@ def test_soak_memory_is_flat(source):
         next(it)
     grown_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - start) / 1024
     assert grown_mb < 100, f"peak RSS grew by {grown_mb:.0f} MB"
+
+
+def _rank_keys(rank: int, world: int, init_file: str, out_dir: str) -> None:
+    """One torch.distributed (gloo) rank: record the keys of its first two batches."""
+    import json
+    from pathlib import Path
+
+    torch.distributed.init_process_group(
+        "gloo", init_method=f"file://{init_file}", rank=rank, world_size=world
+    )
+    try:
+        source = ArraySource(ecg_like(6, seed=3, seconds=12.0), fs=500)
+        batches = take(ECGImageDataset(source, dpi=DPI, batch_size=2, seed=1), 2)
+        keys = [list(k) for b in batches for k in keys_of(b)]
+        Path(out_dir, f"rank{rank}.json").write_text(json.dumps(keys))
+    finally:
+        torch.distributed.destroy_process_group()
+
+
+@pytest.mark.slow
+def test_two_gloo_ranks_see_different_pages(tmp_path):
+    import json
+
+    import torch.multiprocessing as mp
+
+    mp.spawn(_rank_keys, args=(2, str(tmp_path / "init"), str(tmp_path)), nprocs=2)
+    keys = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1)]
+    assert [k[2] for k in keys[0]] == [0] * 4 and [k[2] for k in keys[1]] == [1] * 4
+    assert not {tuple(k) for k in keys[0]} & {tuple(k) for k in keys[1]}
