@@ -165,7 +165,7 @@ def test_soak_memory_is_flat(source):
     """10 000 small batches: resident memory after warm-up must not grow."""
     import resource
 
-    ds = ECGImageDataset(source, dpi=40, batch_size=2, seed=0)
+    ds = ECGImageDataset(source, dpi=50, batch_size=2, seed=0)
     it = iter(ds)
     for _ in range(200):
         next(it)
