@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import numpy as np
 
 FS = 500
@@ -27,3 +30,17 @@ def ecg_like(batch: int, seed: int = 0, fs: int = FS, seconds: float = 10.0) -> 
 def snr_db(ref: np.ndarray, est: np.ndarray) -> float:
     ok = np.isfinite(ref) & np.isfinite(est)
     return float(10 * np.log10(np.mean(ref[ok] ** 2) / np.mean((ref[ok] - est[ok]) ** 2)))
+
+
+def shared_data() -> Path:
+    """The shared real-data folder: ``$ECGSYNTH_SHARED_DATA``, else ``shared/data`` beside the
+    repository (where CI puts it), else ``/work/shared/data``. Tests that need it skip without."""
+    candidates = [
+        os.environ.get("ECGSYNTH_SHARED_DATA", ""),
+        Path(__file__).resolve().parents[2] / "shared" / "data",
+        "/work/shared/data",
+    ]
+    for candidate in candidates:
+        if candidate and Path(candidate).is_dir():
+            return Path(candidate)
+    return Path(candidates[1])

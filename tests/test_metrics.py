@@ -6,15 +6,15 @@ Every expected value is derived analytically or by an independent implementation
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import shared_data
 
 from digitizer import metrics as M
 
 FS = 500
-DATA = Path("/work/shared/data")
+DATA = shared_data()
 
 
 @pytest.fixture(scope="module")

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import wfdb
+from helpers import shared_data
 from scipy.interpolate import CubicSpline
 
 from ecgsynth.sources import (
@@ -28,7 +29,7 @@ from ecgsynth.sources import (
     embedded_records_dir,
 )
 
-SHARED = Path("/work/shared/data")
+SHARED = shared_data()
 FS = 500
 LIMB = ("I", "II", "III", "aVR", "aVL", "aVF")
 
