@@ -35,7 +35,7 @@ from tqdm import tqdm
 
 from digitizer.metrics import beat_intervals, compare_intervals, snr_db
 
-DATA = Path("/work/shared/data")
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data"  # shared/ beside the repo
 BEAT_SYMBOLS = set("NLRBAaJSVrFejnE/fQ?")
 MEASURES = ("qrs_onset", "qrs_offset", "t_offset", "qrs_ms", "qt_ms")
 LABELS = {
