@@ -1,0 +1,66 @@
+"""The export CLI: the documented files, and bad inputs reported by name while the rest goes on."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import wfdb
+
+from ecgsynth.__main__ import main
+from ecgsynth.sources import embedded_records_dir
+
+
+def test_export_cli_writes_pages_and_reports_bad_records(tmp_path, capsys):
+    records = tmp_path / "records"
+    records.mkdir()
+    for suffix in (".hea", ".mat"):
+        shutil.copy(embedded_records_dir() / f"E07504{suffix}", records)
+    (records / "corrupt.hea").write_text("this is not a header\n")
+    (records / "orphan.hea").write_text("orphan 1 500 5000\norphan.dat 16 1000/mV 16 0 0 0 0 II\n")
+    huge = "huge 1 500 1000000000\nhuge.dat 16 1000/mV 16 0 0 0 0 II\n"
+    (records / "huge.hea").write_text(huge)
+    (records / "huge.dat").write_bytes(b"\0" * 64)
+
+    code = main(["export", "--records", str(records), "--out", str(tmp_path / "out"),
+                 "--num", "3", "--seed", "4", "--dpi", "60", "--layout", "3x4"])  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 1  # pages written, but input problems were found
+    for bad in ("corrupt", "orphan", "huge"):
+        assert f"{bad}:" in err or f"{bad} " in err, err
+    names = sorted(p.name for p in (tmp_path / "out").iterdir())
+    assert names == sorted(
+        f"ecg_{i:05d}{s}" for i in range(3) for s in (".png", ".json", ".hea", ".dat")
+    )
+
+    doc = json.loads((tmp_path / "out" / "ecg_00000.json").read_text())
+    for key in ("fs", "px_per_mm", "width", "height", "layout", "paper_speed_mm_s", "gain_mm_mv",
+                "seed", "leads"):  # fmt: skip
+        assert key in doc
+    lead = doc["leads"][0]
+    assert {"name", "start_sample", "end_sample", "points", "box"} <= set(lead)
+    assert len(lead["points"]) == lead["end_sample"] - lead["start_sample"]
+
+    truth = wfdb.rdrecord(str(tmp_path / "out" / "ecg_00000"))
+    assert truth.sig_name == ["I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4",
+                              "V5", "V6"]  # fmt: skip
+    assert truth.units == ["mV"] * 12 and truth.p_signal.shape == (5000, 12)
+    assert np.isfinite(truth.p_signal).all()
+
+
+def test_mask_unplotted_writes_nan_where_the_page_shows_nothing(tmp_path):
+    code = main(["export", "--records", str(embedded_records_dir()), "--out", str(tmp_path),
+                 "--num", "1", "--dpi", "60", "--layout", "3x4", "--mask-unplotted"])  # fmt: skip
+    assert code == 0
+    truth = wfdb.rdrecord(str(tmp_path / "ecg_00000")).p_signal
+    # 3x4 + rhythm II: lead I is shown 0-2.5 s only, II the whole 10 s
+    assert np.isfinite(truth[:1250, 0]).all() and np.isnan(truth[1250:, 0]).all()
+    assert np.isfinite(truth[:, 1]).all()
+
+
+def test_no_usable_record_is_a_clear_error(tmp_path, capsys):
+    (tmp_path / "bad.hea").write_text("nonsense\n")
+    code = main(["export", "--records", str(tmp_path), "--out", str(tmp_path / "o"), "--num", "1"])
+    assert code == 2
+    assert "bad" in capsys.readouterr().err
