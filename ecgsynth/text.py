@@ -9,6 +9,7 @@ scatter per (face, size): no per-image CPU drawing.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass
 
 import cv2
@@ -19,6 +20,7 @@ from torch import Tensor
 
 FIRST_CHAR, LAST_CHAR = 32, 126
 REFERENCE_CAP_PX = 32.0
+CACHE_SIZE = 96  # resized atlases kept (~1 MB each at 200 dpi)
 
 # (name, OpenCV face, stroke thickness at the reference size)
 FACES: tuple[tuple[str, int, int], ...] = (
@@ -78,7 +80,8 @@ class GlyphAtlas:
             rows = torch.nonzero(self.alpha[f, ord("H") - FIRST_CHAR].amax(dim=1) > 0.5)
             self.cap[f] = float(rows.max() - rows.min() + 1)
             self.baseline[f] = float(ascent)
-        self._cache: dict[tuple[int, int, str], Tensor] = {}
+        # resized atlases by (face, size, device); bounded, since random styles draw many sizes
+        self._cache: OrderedDict[tuple[int, int, str], Tensor] = OrderedDict()
 
     def resized(self, face: int, cap: float, device: torch.device) -> tuple[Tensor, float]:
         """Atlas of ``face`` at cap height ``cap`` px (rounded to 1/4 px): ``[95, ch, cw]``."""
@@ -92,6 +95,9 @@ class GlyphAtlas:
                 src, size=size, mode="bilinear", antialias=True, align_corners=False
             )
             self._cache[key] = out[:, 0].clamp(0, 1).to(device)
+            if len(self._cache) > CACHE_SIZE:
+                self._cache.popitem(last=False)
+        self._cache.move_to_end(key)
         return self._cache[key], scale
 
     def text_width(self, text: str, face: int, cap: float) -> float:
