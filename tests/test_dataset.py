@@ -203,3 +203,10 @@ def test_two_gloo_ranks_see_different_pages(tmp_path):
     keys = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1)]
     assert [k[2] for k in keys[0]] == [0] * 4 and [k[2] for k in keys[1]] == [1] * 4
     assert not {tuple(k) for k in keys[0]} & {tuple(k) for k in keys[1]}
+
+
+def test_defaults_construct_without_any_download():
+    ds = ECGImageDataset(seed=0)  # embedded records + simulations; nothing is simulated yet
+    assert ds.batch_size == 8 and ds.options.layout == "random" and ds.options.preset == "clean"
+    assert ds.source.fs == 500 and ds.source.num_samples == 5000
+    assert len(ds.source) > 8  # 8 embedded real records plus the synthetic pool
