@@ -1,0 +1,82 @@
+"""``python -m digitizer IMAGE [IMAGE ...] --out DIR [--fs 500] [--num-samples 5000]
+[--checkpoint PATH] [--overlay]``
+
+Writes ``DIR/STEM.hea`` + ``STEM.dat`` per image (12 leads ``I II III aVR aVL aVF V1..V6``, mV,
+NaN where the page shows nothing) and, with ``--overlay``, ``DIR/STEM_overlay.png``. A file that
+cannot be read gets an ``error: <file>: <problem>`` line and the others are still processed;
+the exit code is 1 if any image failed, 0 otherwise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import cv2
+from tqdm import tqdm
+
+from .io import ImageError, read_image, write_record
+from .pipeline import Digitizer
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m digitizer", description="ECG image -> 12-lead WFDB record"
+    )
+    p.add_argument("images", nargs="+", type=Path, help="PNG/JPEG (any Pillow format) pages")
+    p.add_argument("--out", required=True, type=Path, help="output folder")
+    p.add_argument("--fs", type=float, default=500.0, help="output sampling rate (Hz)")
+    p.add_argument("--num-samples", type=int, default=5000, help="output length (samples)")
+    p.add_argument(
+        "--checkpoint",
+        default=None,
+        help="U-Net checkpoint (default: checkpoints/unet_small.pt if present; 'ink' = the "
+        "non-learned segmenter)",
+    )
+    p.add_argument("--device", default="cpu", help="where the U-Net runs (cpu, cuda)")
+    p.add_argument("--overlay", action="store_true", help="also write STEM_overlay.png")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        dig = Digitizer(args.checkpoint, fs=args.fs, num_samples=args.num_samples,
+                        device=args.device)  # fmt: skip
+    except (ValueError, OSError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    args.out.mkdir(parents=True, exist_ok=True)
+    failed = 0
+    stems: set[str] = set()
+    for path in tqdm(args.images, desc="digitizing", unit="page", disable=len(args.images) < 2):
+        stem = path.stem
+        if stem in stems:
+            print(
+                f"error: {path}: another input already wrote {stem}.hea; skipped", file=sys.stderr
+            )
+            failed += 1
+            continue
+        stems.add(stem)
+        try:
+            image = read_image(path)
+            rec = dig.digitize(image)
+        except ImageError as err:
+            print(f"error: {err}", file=sys.stderr)
+            failed += 1
+            continue
+        except Exception as err:  # noqa: BLE001 - one bad page must not stop the batch
+            print(f"error: {path}: digitizer failed ({type(err).__name__}: {err})", file=sys.stderr)
+            failed += 1
+            continue
+        write_record(args.out / stem, rec.signal, rec.fs)
+        for w in rec.warnings:
+            print(f"warning: {path}: {w}", file=sys.stderr)
+        if args.overlay:
+            cv2.imwrite(str(args.out / f"{stem}_overlay.png"), dig.overlay(image, rec)[..., ::-1])
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

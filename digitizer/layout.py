@@ -1,0 +1,240 @@
+"""Layout and leads: trace rows, calibration pulses, the layout and the lead of every panel.
+
+Works on the rectified trace probability map. Rows are the peaks of a row profile built from
+trace-like connected components (wider than text); their number picks the layout (4 rows:
+3x4 with rhythm II; 6: 3x4 with three rhythm strips or 6x2; 12: 12x1; 3: 3x4 without rhythm).
+6-row pages are told apart by content: on a 3x4_3r page the first rhythm strip repeats lead II
+of the second row's first panel (same time window), on a 6x2 page that row holds aVR.
+
+Each row is tracked by :mod:`digitizer.vectorize`. A calibration pulse (a flat-topped step of
+~1 mV, separated from the trace by a small gap, at the row's left end) gives the baseline (its
+foot) and the gain (its height) when present; otherwise the baseline is the row's median level
+and the gain the nominal 10 mm/mV on the grid's scale.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+from scipy.signal import find_peaks
+
+from ecgsynth.layout import LAYOUTS, LEADS
+
+from .vectorize import RowTrace, track_row
+
+MIN_ROW_SPACING_MM = 8.0
+TRACE_MIN_WIDTH_MM = 12.0  # connected components narrower than this are text, not traces
+PULSE_WIDTH_MM = (2.5, 9.0)  # 0.2 s at 25 mm/s is 5 mm (+ the 1 mm feet on each side)
+PULSE_HEIGHT_MM = (3.0, 25.0)  # 1 mV at 5, 10 or 20 mm/mV
+
+
+@dataclass
+class Pulse:
+    """A calibration pulse: columns ``[x0, x1]``, foot (0 mV) and top y in px."""
+
+    x0: int
+    x1: int
+    foot: float
+    top: float
+
+    @property
+    def height(self) -> float:
+        return self.foot - self.top
+
+
+@dataclass
+class Row:
+    """One printed row: its trace, extent and calibration.
+
+    Attributes:
+        baseline: y (px) of 0 mV.
+        trace: the tracked trace.
+        x_start, x_end: first and last trace column (px, the pulse excluded).
+        pulse: the row's calibration pulse, if found.
+    """
+
+    baseline: float
+    trace: RowTrace
+    x_start: int
+    x_end: int
+    pulse: Pulse | None = None
+
+
+@dataclass
+class PageLayout:
+    """The rows of a page and what they show.
+
+    ``leads[r]`` lists the leads of row ``r`` left to right (one entry for a rhythm strip).
+    """
+
+    name: str
+    rows: list[Row]
+    leads: list[tuple[str, ...]]
+    notes: list[str] = field(default_factory=list)
+
+
+def trace_components(binary: np.ndarray, ppm: float) -> np.ndarray:
+    """Keep the connected components of ``binary`` ``[H, W]`` wider than a word of text."""
+    joined = cv2.dilate(binary.astype(np.uint8), np.ones((3, 3), np.uint8))
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(joined, connectivity=8)
+    wide = np.zeros(n, dtype=bool)
+    wide[1:] = stats[1:, cv2.CC_STAT_WIDTH] >= TRACE_MIN_WIDTH_MM * ppm
+    return wide[labels] & (binary > 0)
+
+
+def find_rows(prob: np.ndarray, ppm: float) -> tuple[np.ndarray, np.ndarray]:
+    """Baselines (y px) of the trace rows and their profile strengths, top to bottom."""
+    traces = trace_components(prob > 0.5, ppm)
+    profile = traces.mean(axis=1).astype(np.float64)
+    profile = cv2.GaussianBlur(profile[None, :], (0, 0), sigmaX=max(1.0, 0.8 * ppm)).ravel()
+    if profile.max() <= 0:
+        return np.zeros(0), np.zeros(0)
+    peaks, props = find_peaks(
+        profile, height=0.2 * profile.max(), distance=max(2, int(MIN_ROW_SPACING_MM * ppm))
+    )
+    return peaks.astype(np.float64), props["peak_heights"]
+
+
+def find_pulse(trace: RowTrace, x_start: int, ppm: float, x_end: int | None = None,
+               last: bool = False) -> Pulse | None:  # fmt: skip
+    """A calibration pulse in a tracked row: a stretch of trace columns a few mm wide, set off
+    by a gap, standing clearly above its own feet with a flat top.
+
+    By default the first stretch after ``x_start`` that is followed by a gap (the pulse before
+    the trace); with ``last=True`` the last stretch in ``[x_start, x_end)`` (a strip left of the
+    trace, searched in the ink of the image).
+    """
+    cols = np.flatnonzero(np.isfinite(trace.y[x_start:x_end])) + x_start
+    if len(cols) < 2:
+        return None
+    breaks = np.flatnonzero(np.diff(cols) > max(2, int(0.4 * ppm)))
+    if last:
+        x0 = int(cols[breaks[-1] + 1]) if len(breaks) else int(cols[0])
+        x1 = int(cols[-1])
+    elif len(breaks) == 0:
+        return None
+    else:
+        x0, x1 = int(cols[0]), int(cols[breaks[0]])
+    width_mm = (x1 - x0 + 1) / ppm
+    if not PULSE_WIDTH_MM[0] <= width_mm <= PULSE_WIDTH_MM[1]:
+        return None
+    seg_top = trace.top[x0 : x1 + 1]
+    seg_bot = trace.bottom[x0 : x1 + 1]
+    lw = trace.line_width if np.isfinite(trace.line_width) else 1.0
+    n = len(seg_top)
+    # the top: the middle half of the pulse; the feet: its first and last ~0.5 mm
+    mid = seg_top[n // 4 : max(n // 4 + 1, 3 * n // 4)]
+    feet = np.r_[seg_bot[: max(1, int(0.5 * ppm))], seg_bot[-max(1, int(0.5 * ppm)) :]]
+    top = float(np.nanmedian(mid)) + 0.5 * (lw - 1)
+    foot = float(np.nanmedian(feet)) - 0.5 * (lw - 1)
+    height_mm = (foot - top) / ppm
+    if not PULSE_HEIGHT_MM[0] <= height_mm <= PULSE_HEIGHT_MM[1]:
+        return None
+    if np.nanstd(seg_top[n // 4 : 3 * n // 4]) > 0.1 * (foot - top):
+        return None  # not flat-topped: a QRS, not a pulse
+    return Pulse(x0, x1, foot, top)
+
+
+def _row_extent(trace: RowTrace, min_run: int) -> tuple[int, int] | None:
+    cols = np.flatnonzero(np.isfinite(trace.y))
+    if len(cols) < min_run:
+        return None
+    return int(cols[0]), int(cols[-1])
+
+
+def build_rows(prob: np.ndarray, ppm: float, baselines: np.ndarray) -> list[Row]:
+    """Track every row (search band reaching half-way into the neighbours' bands and beyond)."""
+    rows: list[Row] = []
+    spacing = np.diff(baselines)
+    for r, b in enumerate(baselines):
+        near = [spacing[r - 1]] if r > 0 else []
+        near += [spacing[r]] if r < len(spacing) else []
+        half = 0.9 * (min(near) if near else 40.0 * ppm)
+        trace = track_row(prob, b, half)
+        ext = _row_extent(trace, int(5 * ppm))
+        if ext is None:
+            continue
+        pulse = find_pulse(trace, ext[0], ppm)
+        x_start = ext[0]
+        if pulse is not None:
+            after = np.flatnonzero(np.isfinite(trace.y[pulse.x1 + 1 :]))
+            if len(after) == 0:
+                continue
+            x_start = int(pulse.x1 + 1 + after[0])
+        rows.append(Row(float(b), trace, x_start, ext[1], pulse))
+    return _drop_duplicates(rows)
+
+
+def _drop_duplicates(rows: list[Row]) -> list[Row]:
+    """A row candidate between two real rows (tall complexes of a neighbour) ends up following
+    the neighbour's trace: drop a row whose trace mostly coincides with an earlier one's."""
+    kept: list[Row] = []
+    for row in sorted(rows, key=lambda r: -np.isfinite(r.trace.y).sum()):
+        ok = np.isfinite(row.trace.y)
+        dup = any(np.mean(np.abs(row.trace.y[ok] - k.trace.y[ok]) < 2.0) > 0.5 for k in kept)
+        if not dup:
+            kept.append(row)
+    return sorted(kept, key=lambda r: r.baseline)
+
+
+def _row_values(row: Row) -> np.ndarray:
+    return row.trace.y[row.x_start : row.x_end + 1]
+
+
+def _same_signal(a: np.ndarray, b: np.ndarray) -> float:
+    """Correlation of two equally long column series (NaN-aware)."""
+    n = min(len(a), len(b))
+    a, b = a[:n], b[:n]
+    ok = np.isfinite(a) & np.isfinite(b)
+    if ok.sum() < 10 or np.std(a[ok]) == 0 or np.std(b[ok]) == 0:
+        return float("nan")
+    return float(np.corrcoef(a[ok], b[ok])[0, 1])
+
+
+def match_layout(rows: list[Row]) -> tuple[str, list[tuple[str, ...]], list[str]]:
+    """Pick the standard layout for the tracked rows; returns (name, leads per row, notes)."""
+    notes: list[str] = []
+    n = len(rows)
+
+    def leads_of(name: str) -> list[tuple[str, ...]]:
+        short, rhythm = LAYOUTS[name]
+        return [tuple(r) for r in short] + [(lead,) for lead in rhythm]
+
+    if n == 4:
+        return "3x4", leads_of("3x4"), notes
+    if n == 12:
+        return "12x1", leads_of("12x1"), notes
+    if n == 3:
+        notes.append("3 rows: read as 3x4 without a rhythm strip")
+        return "3x4", leads_of("3x4")[:3], notes
+    if n == 6:
+        quarter = max(1, (rows[1].x_end - rows[1].x_start) // 4)
+        r = _same_signal(_row_values(rows[3])[:quarter], _row_values(rows[1])[:quarter])
+        if np.isfinite(r) and r > 0.8:
+            return "3x4_3r", leads_of("3x4_3r"), notes
+        return "6x2", leads_of("6x2"), notes
+    if n == 5:
+        notes.append("5 rows: read as 3x4 with rhythm strips II and V1")
+        return "3x4_3r", leads_of("3x4_3r")[:5], notes
+    notes.append(f"{n} trace rows do not match a standard layout; leads left NaN")
+    return "unknown", [() for _ in rows], notes
+
+
+def detect_layout(prob: np.ndarray, ppm: float) -> PageLayout:
+    """Rows, pulses and lead names of a rectified trace probability map ``[H, W]``."""
+    baselines, strength = find_rows(prob, ppm)
+    notes: list[str] = []
+    if len(baselines) > 12:
+        keep = np.sort(np.argsort(strength)[-12:])
+        notes.append(f"{len(baselines)} row candidates; kept the 12 strongest")
+        baselines = baselines[keep]
+    rows = build_rows(prob, ppm, baselines)
+    if not rows:
+        return PageLayout("none", [], [], notes + ["no ECG trace found"])
+    name, leads, more = match_layout(rows)
+    return PageLayout(name, rows, leads, notes + more)
+
+
+__all__ = ["LEADS", "PageLayout", "Pulse", "Row", "detect_layout", "find_pulse", "find_rows"]

@@ -1,0 +1,100 @@
+"""Trace segmenters: an RGB page in, a trace probability map out.
+
+A segmenter is any callable ``image [B, 3, H, W] float in [0, 1] -> prob [B, H, W] in [0, 1]``.
+
+* :class:`InkSegmenter`: non-learned baseline and fallback. Ink is dark in *every* colour
+  channel, while printed grids are light in at least one (a red grid is bright in red); paper
+  shading is removed by normalising with a local paper-brightness estimate; long straight
+  horizontal and vertical strokes (grid lines, in the rectified frame) are suppressed.
+* :class:`UNetSegmenter`: the learned model of :mod:`digitizer.unet`.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Protocol
+
+import cv2
+import numpy as np
+import torch
+
+DEFAULT_CHECKPOINT = Path(__file__).resolve().parent.parent / "checkpoints" / "unet_small.pt"
+
+
+class Segmenter(Protocol):
+    """``image [B, 3, H, W]`` float in [0, 1] -> trace probability ``[B, H, W]`` in [0, 1]."""
+
+    name: str
+
+    def __call__(self, image: torch.Tensor) -> torch.Tensor: ...
+
+
+class InkSegmenter:
+    """Dark-ink segmentation with grid suppression (no learning).
+
+    Args:
+        line_mm: strokes straighter and longer than this (mm) are removed as grid lines.
+        px_per_mm: the image scale, when known (the pipeline passes the grid estimate).
+    """
+
+    name = "ink"
+
+    def __init__(self, line_mm: float = 20.0, px_per_mm: float | None = None) -> None:
+        self.line_mm = line_mm
+        self.px_per_mm = px_per_mm
+
+    def __call__(self, image: torch.Tensor) -> torch.Tensor:
+        return torch.stack([torch.from_numpy(self.segment(im)) for im in image.cpu().numpy()])
+
+    def segment(self, image: np.ndarray) -> np.ndarray:
+        """One page: ``[3, H, W]`` float in [0, 1] -> ``float32 [H, W]``."""
+        rgb = np.ascontiguousarray(image.transpose(1, 2, 0), dtype=np.float32)
+        h, w = rgb.shape[:2]
+        ppm = self.px_per_mm or max(h, w) / 279.4
+        brightest = rgb.max(axis=2)
+        # local paper brightness: a wide closing (max filter) ignores thin dark strokes
+        k = int(2 * round(1.5 * ppm) + 1)
+        paper = cv2.dilate(brightest, cv2.getStructuringElement(cv2.MORPH_RECT, (k, k)))
+        paper = cv2.blur(paper, (k, k))
+        darkness = np.clip(1.0 - brightest / np.maximum(paper, 0.2), 0.0, 1.0)
+        # ink is dark in all channels; scale so that typical ink (>= 0.45 darker) is ~1
+        prob = np.clip((darkness - 0.25) / 0.25, 0.0, 1.0)
+        ink = (prob > 0.5).astype(np.uint8)
+        n = max(5, int(self.line_mm * ppm))
+        for kernel in ((n, 1), (1, n)):
+            lines = cv2.morphologyEx(ink, cv2.MORPH_OPEN, np.ones(kernel[::-1], np.uint8))
+            lines = cv2.dilate(lines, np.ones((3, 3), np.uint8))
+            prob[lines > 0] = 0.0
+        return prob.astype(np.float32)
+
+
+class UNetSegmenter:
+    """Wraps a :class:`digitizer.unet.UNet` as a segmenter."""
+
+    name = "unet"
+
+    def __init__(self, model: torch.nn.Module, device: str | torch.device = "cpu") -> None:
+        self.device = torch.device(device)
+        self.model = model.to(self.device).eval()
+
+    def __call__(self, image: torch.Tensor) -> torch.Tensor:
+        return self.model.predict_proba(image.to(self.device)).float().cpu()
+
+
+def load_segmenter(checkpoint: str | os.PathLike | None = None,
+                   device: str | torch.device = "cpu") -> Segmenter:  # fmt: skip
+    """The segmenter for ``checkpoint``.
+
+    ``None`` uses the shipped ``checkpoints/unet_small.pt`` when present, else the
+    :class:`InkSegmenter`; ``"ink"`` (or ``"none"``) forces the non-learned baseline; a path
+    loads that U-Net checkpoint (a ``ValueError`` names the file if it is not one).
+    """
+    if checkpoint is not None and str(checkpoint).lower() in ("ink", "none", "baseline"):
+        return InkSegmenter()
+    path = DEFAULT_CHECKPOINT if checkpoint is None else Path(checkpoint)
+    if checkpoint is None and not path.is_file():
+        return InkSegmenter()
+    from .unet import load_checkpoint
+
+    return UNetSegmenter(load_checkpoint(path, map_location=device), device)

@@ -1,0 +1,299 @@
+"""The digitizer pipeline: image I/O, grid, layout, vectorisation, Digitizer and the CLI."""
+
+from __future__ import annotations
+
+import copy
+import math
+import struct
+import subprocess
+import sys
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import wfdb
+from PIL import Image
+
+from digitizer.grid import detect_grid
+from digitizer.io import ImageError, read_image, write_record
+from digitizer.metrics import score_record
+from digitizer.pipeline import Digitizer
+from digitizer.vectorize import column_knots, track_row
+from ecgsynth import ECGPageSet
+from ecgsynth.distort.presets import PRESET_CONFIGS
+from ecgsynth.layout import LEADS
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def ink() -> Digitizer:
+    return Digitizer(checkpoint="ink")
+
+
+def _page(layout: str = "3x4", preset: str | dict = "clean", dpi: float = 200.0, seed: int = 7,
+          index: int = 0) -> dict:  # fmt: skip
+    return ECGPageSet(index + 1, layout=layout, preset=preset, dpi=dpi, seed=seed).render_batch(
+        [index]
+    )
+
+
+def _truth(batch: dict) -> np.ndarray:
+    sig = batch["signal"][0].numpy().copy()
+    sig[~batch["signal_mask"][0].numpy()] = np.nan
+    return sig
+
+
+def _mean_snr(truth: np.ndarray, estimate: np.ndarray) -> float:
+    rows = score_record(truth, estimate, 500.0, align=False)
+    return float(np.mean([r["snr_db"] for r in rows]))
+
+
+# -- image I/O ------------------------------------------------------------------------------
+def _png_header_only(path: Path, width: int, height: int) -> None:
+    """A PNG whose header claims ``width x height`` and holds no pixel data (a bomb's header)."""
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return (
+            struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+        )
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    idat = zlib.compress(b"\x00" * 64)
+    path.write_bytes(
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
+    )
+
+
+@pytest.mark.parametrize("mode", ["RGB", "L", "RGBA", "P", "I;16"])
+def test_read_image_modes(tmp_path: Path, mode: str) -> None:
+    rgb = np.full((80, 120, 3), 200, np.uint8)
+    rgb[40, :, :] = 0
+    im = Image.fromarray(rgb)
+    if mode == "RGBA":
+        im = im.convert("RGBA")
+        im.putalpha(Image.fromarray(np.where(rgb[..., 0] == 0, 255, 0).astype(np.uint8)))
+    elif mode == "I;16":
+        im = Image.fromarray(rgb[..., 0].astype(np.uint16) * 257)
+    else:
+        im = im.convert(mode)
+    im.save(tmp_path / "x.png")
+    out = read_image(tmp_path / "x.png")
+    assert out.shape == (80, 120, 3) and out.dtype == np.uint8
+    assert out[40, 5].max() < 20  # the dark line survives every conversion
+    expected_background = 255 if mode == "RGBA" else 200  # transparent = white paper
+    assert abs(int(out[10, 5, 0]) - expected_background) <= 6  # palette quantisation
+
+
+def test_read_image_jpeg(tmp_path: Path) -> None:
+    Image.fromarray(np.full((90, 90, 3), 128, np.uint8)).save(tmp_path / "a.jpg", quality=90)
+    assert read_image(tmp_path / "a.jpg").shape == (90, 90, 3)
+
+
+def test_bad_images_name_the_file(tmp_path: Path) -> None:
+    empty = tmp_path / "empty.png"
+    empty.write_bytes(b"")
+    text = tmp_path / "text.png"
+    text.write_text("not an image")
+    good = tmp_path / "good.png"
+    Image.fromarray(np.zeros((200, 300, 3), np.uint8)).save(good)
+    truncated = tmp_path / "truncated.png"
+    truncated.write_bytes(good.read_bytes()[:120])
+    bomb = tmp_path / "bomb.png"
+    _png_header_only(bomb, 100_000, 100_000)
+    tiny = tmp_path / "tiny.png"
+    Image.fromarray(np.zeros((10, 10, 3), np.uint8)).save(tiny)
+    cases = {
+        empty: "empty",
+        text: "not a readable image",
+        truncated: "cannot decode",
+        bomb: "exceeds the limit",
+        tiny: "too small",
+        tmp_path / "missing.png": "no such file",
+    }
+    for path, problem in cases.items():
+        with pytest.raises(ImageError) as err:
+            read_image(path)
+        assert str(path) in str(err.value) and problem in str(err.value)
+    with pytest.raises(ImageError, match="exceeds"):
+        read_image(good, max_pixels=1000)
+
+
+def test_write_record_round_trip(tmp_path: Path) -> None:
+    sig = np.sin(np.linspace(0, 20, 5000, dtype=np.float32))[None].repeat(12, 0)
+    sig[3, :2500] = np.nan
+    write_record(tmp_path / "r", sig, 500.0)
+    rec = wfdb.rdrecord(str(tmp_path / "r"))
+    assert rec.sig_name == list(LEADS) and rec.units == ["mV"] * 12 and rec.fs == 500
+    back = rec.p_signal.T
+    assert np.isnan(back[3, :2500]).all()
+    np.testing.assert_allclose(back[0], sig[0], atol=1e-3)
+
+
+# -- grid --------------------------------------------------------------------------------------
+@pytest.mark.parametrize("dpi, seed", [(100.0, 3), (200.0, 5), (300.0, 8)])
+def test_grid_rotation_and_scale(dpi: float, seed: int) -> None:
+    cfg = copy.deepcopy(PRESET_CONFIGS["medium"])
+    cfg["warp"].update(rotation_deg=15.0, p=1.0, scale=(1.0, 1.0), folds=0)
+    page = ECGPageSet(1, preset=cfg, dpi=dpi, seed=seed)
+    # pick a style with a printed grid (a page without one is the fallback's test)
+    for k in range(10):
+        page = ECGPageSet(1, preset=cfg, dpi=dpi, seed=seed + 100 * k)
+        b = page.render_batch([0])
+        if b["meta"][0]["spec"]["style"]["grid"] != "none":
+            break
+    h = b["homography"][0].double().numpy()
+    true_rot = math.degrees(math.atan2(h[1, 0], h[0, 0]))
+    g = detect_grid(b["image"][0].permute(1, 2, 0).numpy())
+    assert g.source == "grid"
+    assert abs(g.rotation_deg - true_rot) < 0.3
+    assert abs(g.px_per_mm / float(b["px_per_mm"][0]) - 1) < 0.02
+
+
+def test_grid_fallback_on_blank_page() -> None:
+    g = detect_grid(np.ones((850, 1100, 3), np.float32))
+    assert g.source == "page-size" and g.confidence == 0.0
+    assert abs(g.px_per_mm - 1100 / 279.4) < 0.1
+    assert any("no usable grid" in n for n in g.notes)
+
+
+# -- vectorisation -------------------------------------------------------------------------------
+def test_track_row_follows_its_own_trace_past_a_neighbour() -> None:
+    prob = np.zeros((120, 200), np.float32)
+    prob[40, :] = 1.0  # this row's trace: flat at y = 40
+    prob[70:100, 100] = 1.0  # a tall spike of the row below reaching into the band
+    prob[85, :] = 1.0
+    tr = track_row(prob, baseline=40.0, half_height=50.0)
+    assert np.allclose(tr.y, 40.0)
+
+
+def test_column_knots_keep_a_steep_slope_exact() -> None:
+    # a ramp of 10 px per column drawn as column spans, 1 px pen: edges are exact
+    w = 12
+    true = lambda x: 100 - 10 * x  # noqa: E731
+    top = np.array([true(c + 0.5) for c in range(w)])
+    bottom = np.array([true(c - 0.5) for c in range(w)])
+    y = 0.5 * (top + bottom)
+    kx, ky = column_knots(y, np.round(top), np.round(bottom), 1.0)
+    inner = (kx > 1) & (kx < w - 2)
+    np.testing.assert_allclose(ky[inner], true(kx[inner]), atol=0.6)
+
+
+# -- the pipeline -----------------------------------------------------------------------------
+@pytest.mark.parametrize("layout", ["3x4", "3x4_3r", "6x2", "12x1"])
+def test_ground_truth_mask_recovers_signal(ink: Digitizer, layout: str) -> None:
+    b = _page(layout)
+    rec = ink.digitize_mask(b["image"][0], (b["mask"][0] > 0).float())
+    assert rec.layout == layout
+    assert rec.signal.shape == (12, 5000) and rec.signal.dtype == np.float32
+    # every plotted sample is recovered, nothing else
+    truth = _truth(b)
+    shown = np.isfinite(truth)
+    assert np.isfinite(rec.signal[shown]).mean() > 0.97
+    assert _mean_snr(truth, rec.signal) > 8.0  # loose floor; numbers in scripts/eval_digitizer.py
+
+
+def test_ink_segmenter_end_to_end_clean(ink: Digitizer) -> None:
+    b = _page("3x4", seed=11)
+    rec = ink.digitize(b["image"][0])
+    assert rec.layout == "3x4"
+    assert _mean_snr(_truth(b), rec.signal) > 3.0
+
+
+def test_output_rate_and_length(ink: Digitizer) -> None:
+    b = _page("3x4")
+    dig = Digitizer(segmenter=ink.segmenter, fs=250.0, num_samples=3000)
+    rec = dig.digitize_mask(b["image"][0], (b["mask"][0] > 0).float())
+    assert rec.signal.shape == (12, 3000) and rec.fs == 250.0
+    assert np.isnan(rec.signal[:, 2500:]).all()  # the page shows 10 s only
+    lead_ii = rec.signal[1, :2500]
+    assert np.isfinite(lead_ii).mean() > 0.97
+
+
+def test_blank_page_gives_nan_and_says_so(ink: Digitizer) -> None:
+    rec = ink.digitize(np.full((850, 1100, 3), 255, np.uint8))
+    assert np.isnan(rec.signal).all()
+    assert rec.layout == "none"
+    assert any("no ECG trace" in w for w in rec.warnings)
+    assert len(rec.missing_leads) == 12
+
+
+def test_accepts_tensor_greyscale_and_rgba(ink: Digitizer) -> None:
+    b = _page("3x4")
+    img = b["image"][0]
+    rgb = ink.digitize(img).signal
+    grey = (img.mean(0).numpy() * 255).astype(np.uint8)
+    rgba = np.concatenate([(img.permute(1, 2, 0).numpy() * 255).astype(np.uint8),
+                           np.full((*grey.shape, 1), 255, np.uint8)], axis=2)  # fmt: skip
+    for other in (grey, rgba):
+        sig = ink.digitize(other).signal
+        assert sig.shape == rgb.shape
+        assert np.isfinite(sig).sum() > 0.5 * np.isfinite(rgb).sum()
+
+
+def test_overlay_draws_over_the_input(ink: Digitizer) -> None:
+    b = _page("3x4")
+    rec = ink.digitize_mask(b["image"][0], (b["mask"][0] > 0).float())
+    ov = ink.overlay(b["image"][0], rec)
+    assert ov.shape == (*b["image"].shape[2:], 3) and ov.dtype == np.uint8
+    on_trace = (b["mask"][0] > 0).numpy()
+    colourful = ov.max(axis=2).astype(int) - ov.min(axis=2) > 60
+    assert colourful[on_trace].mean() > 0.5
+
+
+def test_missing_checkpoint_is_named(tmp_path: Path) -> None:
+    with pytest.raises((ValueError, OSError), match="nope.pt"):
+        Digitizer(checkpoint=tmp_path / "nope.pt")
+
+
+# -- command line -------------------------------------------------------------------------------
+def test_cli_processes_good_files_and_names_bad_ones(tmp_path: Path) -> None:
+    b = _page("3x4", dpi=100.0)
+    img = (b["image"][0].permute(1, 2, 0).numpy() * 255 + 0.5).astype(np.uint8)
+    Image.fromarray(img).save(tmp_path / "page.png")
+    Image.fromarray(img).save(tmp_path / "photo.jpg", quality=85)
+    (tmp_path / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\nbroken")
+    out = tmp_path / "out"
+    proc = subprocess.run(
+        [sys.executable, "-m", "digitizer", str(tmp_path / "page.png"),
+         str(tmp_path / "broken.png"), str(tmp_path / "photo.jpg"), "--out", str(out),
+         "--overlay", "--fs", "250", "--num-samples", "2500", "--checkpoint", "ink"],
+        capture_output=True, text=True, cwd=ROOT, timeout=300,
+    )  # fmt: skip
+    assert proc.returncode == 1, proc.stderr
+    assert f"error: {tmp_path / 'broken.png'}:" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    for stem in ("page", "photo"):
+        rec = wfdb.rdrecord(str(out / stem))
+        assert rec.sig_name == list(LEADS) and rec.fs == 250 and rec.sig_len == 2500
+        assert np.isfinite(rec.p_signal).any()
+        assert (out / f"{stem}_overlay.png").is_file()
+    assert not (out / "broken.hea").exists()
+
+
+def test_cli_all_good_exits_zero(tmp_path: Path) -> None:
+    Image.fromarray(np.full((400, 520, 3), 255, np.uint8)).save(tmp_path / "blank.png")
+    proc = subprocess.run(
+        [sys.executable, "-m", "digitizer", str(tmp_path / "blank.png"), "--out",
+         str(tmp_path / "o"), "--checkpoint", "ink"],
+        capture_output=True, text=True, cwd=ROOT, timeout=300,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert "no ECG trace found" in proc.stderr  # a warning, with NaN leads written
+    assert np.isnan(wfdb.rdrecord(str(tmp_path / "o" / "blank")).p_signal).all()
+
+
+def test_segmenter_protocol_accepts_any_callable() -> None:
+    b = _page("3x4")
+    truth_prob = (b["mask"][0] > 0).float()
+
+    class Oracle:
+        name = "oracle"
+
+        def __call__(self, image: torch.Tensor) -> torch.Tensor:
+            return truth_prob[None]
+
+    rec = Digitizer(segmenter=Oracle()).digitize(b["image"][0])
+    assert rec.layout == "3x4" and _mean_snr(_truth(b), rec.signal) > 8.0
