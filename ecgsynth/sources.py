@@ -366,6 +366,15 @@ def _resample_nan(x: np.ndarray, up: int, down: int) -> np.ndarray:
     return y
 
 
+def resample(x: np.ndarray, fs_in: float, fs_out: float) -> np.ndarray:
+    """Resample ``[C, n]`` from ``fs_in`` to ``fs_out`` Hz (polyphase; NaN runs stay NaN).
+
+    Returns ``[C, ceil(n * fs_out / fs_in)]`` float64.
+    """
+    up, down = _rational_ratio(fs_out, fs_in)
+    return _resample_nan(x, up, down)
+
+
 # --------------------------------------------------------------------------------------------
 # WFDB files
 # --------------------------------------------------------------------------------------------
