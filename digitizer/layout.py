@@ -27,7 +27,8 @@ from .vectorize import RowTrace, track_row
 MIN_ROW_SPACING_MM = 8.0
 TRACE_MIN_WIDTH_MM = 12.0  # connected components narrower than this are text, not traces
 PULSE_WIDTH_MM = (2.5, 9.0)  # 0.2 s at 25 mm/s is 5 mm (+ the 1 mm feet on each side)
-PULSE_HEIGHT_MM = (3.0, 25.0)  # 1 mV at 5, 10 or 20 mm/mV
+PULSE_GAINS_MM = (5.0, 10.0, 20.0)  # a pulse is 1 mV: this tall at 5, 10 or 20 mm/mV
+PULSE_GAIN_TOL = 0.12  # relative tolerance on the pulse height
 
 
 @dataclass
@@ -130,18 +131,39 @@ def find_pulse(trace: RowTrace, x_start: int, ppm: float, x_end: int | None = No
     top = float(np.nanmedian(mid)) + 0.5 * (lw - 1)
     foot = float(np.nanmedian(feet)) - 0.5 * (lw - 1)
     height_mm = (foot - top) / ppm
-    if not PULSE_HEIGHT_MM[0] <= height_mm <= PULSE_HEIGHT_MM[1]:
-        return None
+    if not any(abs(height_mm / g - 1) <= PULSE_GAIN_TOL for g in PULSE_GAINS_MM):
+        return None  # not 1 mV at a standard gain: a partial pulse or a QRS
     if np.nanstd(seg_top[n // 4 : 3 * n // 4]) > 0.1 * (foot - top):
         return None  # not flat-topped: a QRS, not a pulse
     return Pulse(x0, x1, foot, top)
 
 
-def _row_extent(trace: RowTrace, min_run: int) -> tuple[int, int] | None:
+def _leading_stretch(trace: RowTrace, x_start: int, ppm: float) -> int | None:
+    """Last column of a pulse-wide stretch that starts the row and is followed by a gap of at
+    least 1 mm (a calibration pulse too faint to measure): it is not part of the trace."""
+    cols = np.flatnonzero(np.isfinite(trace.y[x_start:])) + x_start
+    breaks = np.flatnonzero(np.diff(cols) > ppm)
+    if len(breaks) == 0:
+        return None
+    x1 = int(cols[breaks[0]])
+    width_mm = (x1 - cols[0] + 1) / ppm
+    return x1 if PULSE_WIDTH_MM[0] <= width_mm <= PULSE_WIDTH_MM[1] else None
+
+
+def _row_extent(trace: RowTrace, min_run: int, ppm: float) -> tuple[int, int] | None:
+    """First and last trace column, leaving out vertical strokes at either end (a page border
+    or separator the path ran into: runs taller than 3 mm over at most 1 mm of columns)."""
     cols = np.flatnonzero(np.isfinite(trace.y))
     if len(cols) < min_run:
         return None
-    return int(cols[0]), int(cols[-1])
+    tall = (trace.bottom[cols] - trace.top[cols]) > 3.0 * ppm
+    edge = max(1, int(ppm))
+    lo, hi = 0, len(cols) - 1
+    while lo < min(edge, hi) and tall[lo]:
+        lo += 1
+    while hi > max(len(cols) - 1 - edge, lo) and tall[hi]:
+        hi -= 1
+    return int(cols[lo]), int(cols[hi])
 
 
 def build_rows(prob: np.ndarray, ppm: float, baselines: np.ndarray) -> list[Row]:
@@ -153,16 +175,17 @@ def build_rows(prob: np.ndarray, ppm: float, baselines: np.ndarray) -> list[Row]
         near += [spacing[r]] if r < len(spacing) else []
         half = 0.9 * (min(near) if near else 40.0 * ppm)
         trace = track_row(prob, b, half)
-        ext = _row_extent(trace, int(5 * ppm))
+        ext = _row_extent(trace, int(5 * ppm), ppm)
         if ext is None:
             continue
         pulse = find_pulse(trace, ext[0], ppm)
+        lead_end = pulse.x1 if pulse is not None else _leading_stretch(trace, ext[0], ppm)
         x_start = ext[0]
-        if pulse is not None:
-            after = np.flatnonzero(np.isfinite(trace.y[pulse.x1 + 1 :]))
+        if lead_end is not None:
+            after = np.flatnonzero(np.isfinite(trace.y[lead_end + 1 :]))
             if len(after) == 0:
                 continue
-            x_start = int(pulse.x1 + 1 + after[0])
+            x_start = int(lead_end + 1 + after[0])
         rows.append(Row(float(b), trace, x_start, ext[1], pulse))
     return _drop_duplicates(rows)
 
@@ -233,8 +256,31 @@ def detect_layout(prob: np.ndarray, ppm: float) -> PageLayout:
     rows = build_rows(prob, ppm, baselines)
     if not rows:
         return PageLayout("none", [], [], notes + ["no ECG trace found"])
+    notes += _agree_on_extent(rows, ppm)
     name, leads, more = match_layout(rows)
     return PageLayout(name, rows, leads, notes + more)
+
+
+def _agree_on_extent(rows: list[Row], ppm: float, tol_mm: float = 1.5) -> list[str]:
+    """All rows of a standard printout share one time axis: a row whose start or end strays
+    from what most rows agree on (a pulse or a border line followed as if it were trace) is
+    reset to it. On a tie the shorter extent wins (the extra piece is the stray one)."""
+    if len(rows) < 2:
+        return []
+    notes = []
+    tol = tol_mm * ppm
+    for attr, prefer in (("x_start", max), ("x_end", min)):
+        values = [getattr(r, attr) for r in rows]
+        support = [sum(abs(v - w) <= tol for w in values) for v in values]
+        best = max(support)
+        agreed = prefer(v for v, n in zip(values, support) if n == best)
+        if best < 2:
+            continue
+        for r in rows:
+            if abs(getattr(r, attr) - agreed) > tol:
+                notes.append(f"row at y={r.baseline:.0f}: {attr} {getattr(r, attr)} -> {agreed}")
+                setattr(r, attr, agreed)
+    return notes
 
 
 __all__ = ["LEADS", "PageLayout", "Pulse", "Row", "detect_layout", "find_pulse", "find_rows"]

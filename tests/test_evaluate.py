@@ -559,7 +559,8 @@ def test_synthetic_test_set_writes_images_truth_and_tags(tmp_path):
     shown = page["signal_mask"][0].numpy()
     assert np.array_equal(np.isfinite(clean), shown)  # truth = what the page shows
     assert np.abs(clean - page["signal"][0].numpy())[shown].max() <= 0.5e-3 + 1e-6
-    assert np.array_equal(clean, medium, equal_nan=True)  # one seed: presets differ only by their distortions
+    # one seed: presets differ only by their distortions
+    assert np.array_equal(clean, medium, equal_nan=True)
     pairs, _ = E.pair_records(tmp_path, tmp_path)
     assert [p.tags for p in pairs] == [
         {"preset": "clean", "layout": "3x4"},
