@@ -1,0 +1,450 @@
+"""U-Net, Lightning module/data module and train.py (Hydra) on the CPU, with tiny pages."""
+
+from __future__ import annotations
+
+import csv
+import importlib.util
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import lightning.pytorch as pl
+import numpy as np
+import pytest
+import torch
+from hydra import compose, initialize_config_dir
+from hydra.utils import instantiate
+from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.loggers import CSVLogger
+from omegaconf import OmegaConf
+
+from digitizer import lightning as dl
+from digitizer.lightning import CropStream, PageDataModule, SegmenterModule, crop_pages, trace_loss
+from digitizer.unet import UNet, build_unet, load_checkpoint, save_checkpoint
+from ecgsynth import default_source
+from ecgsynth.sources import embedded_records_dir
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIGS = ROOT / "configs"
+
+# tiny pages, crops and model: every run below takes seconds
+TINY = [
+    "synth=records",
+    "model=tiny",
+    "synth.dpi=[50,60]",
+    "data.crop_size=[48,64]",
+    "data.crops_per_page=2",
+    "data.num_workers=0",
+    "data.val.num=1",
+    "data.val.dpi=50",
+    "data.val.presets=[clean]",
+]
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """One intra-op thread: on a busy shared CPU, OpenMP threads that spin-wait for a core
+    make small tensor ops 10-30x slower (train.py sets OMP_WAIT_POLICY=PASSIVE instead, which
+    cannot be changed once torch is loaded)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def train_module():
+    """``train.py`` imported by path (it is a script at the repository root, not a package)."""
+    spec = importlib.util.spec_from_file_location("train", ROOT / "train.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def source():
+    return default_source(synthetic=False)
+
+
+def tiny_datamodule(source, **kwargs) -> PageDataModule:
+    synth = {"source": source, "dpi": (50, 60), "presets": {"clean": 1, "medium": 1}}
+    args = dict(pages_per_batch=1, crops_per_page=2, crop_size=(48, 64), num_workers=0)
+    args.update(val={"num": 1, "dpi": 50, "presets": ["clean"]}, **kwargs)
+    return PageDataModule(synth, **args)
+
+
+# ---- U-Net ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("size", [(1, 1), (17, 33), (64, 64), (101, 250)])
+@pytest.mark.parametrize("variant", ["tiny", "small"])
+def test_unet_any_size(variant, size):
+    net = build_unet(variant).eval()
+    x = torch.rand(2, 3, *size)
+    with torch.no_grad():
+        assert net(x).shape == (2, 1, *size)
+    prob = net.predict_proba(x)
+    assert prob.shape == (2, *size) and 0 <= prob.min() and prob.max() <= 1
+    with pytest.raises(ValueError, match="expected"):
+        net(torch.rand(1, 1, *size))
+
+
+def test_unet_output_is_aligned_with_input():
+    """Cropping after padding keeps pixels in place: a model that copies its input's red
+    channel must reproduce it exactly at odd sizes (bad padding or cropping would shift it)."""
+    net = UNet(depth=3, width=4, max_width=8, norm="none").eval()
+    for p in net.parameters():
+        torch.nn.init.zeros_(p)
+    # route the input straight to the output: level-0 conv copies red, head copies channel 0
+    conv = net.encoders[0][0]
+    conv.weight.data[0, 0, 1, 1] = 0.25  # undo the (x - 0.5) / 0.25 normalisation
+    conv.bias.data[0] = 0.5
+    dec = net.decoders[0][0]
+    dec.weight.data[0, 0, 1, 1] = 1.0
+    net.head.weight.data[0, 0] = 1.0
+    x = torch.rand(1, 3, 37, 51)
+    with torch.no_grad():
+        torch.testing.assert_close(net(x)[:, 0], x[:, 0])
+
+
+def test_predict_proba_tiles_cover_every_pixel_once(monkeypatch):
+    net = build_unet("tiny")
+    # a pointwise stand-in for the network: tiling must reproduce it (up to SIMD rounding)
+    fake = lambda image: image[:, :1] * 8 - 4  # noqa: E731
+    monkeypatch.setattr(UNet, "fused", lambda self: fake)
+    x = torch.rand(2, 3, 300, 413)
+    full = net.predict_proba(x)
+    for tile, overlap in [(128, 16), (200, 64), (64, 0)]:
+        tiled = net.predict_proba(x, tile=tile, overlap=overlap)
+        torch.testing.assert_close(tiled, full, atol=1e-6, rtol=0)
+    with pytest.raises(ValueError, match="tile"):
+        net.predict_proba(x, tile=64, overlap=32)
+
+
+def test_predict_proba_matches_eval_forward():
+    net = build_unet("small")
+    net.train()
+    with torch.no_grad():  # non-trivial batch-norm statistics
+        for _ in range(3):
+            net(torch.rand(4, 3, 64, 64) * 0.5)
+    x = torch.rand(1, 3, 90, 130)
+    with torch.no_grad():
+        expected = torch.sigmoid(net.eval()(x)[:, 0])
+    net.train()
+    torch.testing.assert_close(net.predict_proba(x), expected, atol=1e-5, rtol=0)
+    assert net.training  # predict_proba leaves the module's mode alone
+
+
+# ---- checkpoints ----------------------------------------------------------------------------
+
+
+def _trained_net() -> UNet:
+    torch.manual_seed(0)
+    net = build_unet("tiny", width=6)
+    opt = torch.optim.SGD(net.parameters(), lr=0.1)
+    x, y = torch.rand(4, 3, 40, 40), (torch.rand(4, 40, 40) > 0.9).float()
+    for _ in range(3):
+        loss = trace_loss(net(x)[:, 0], y)["loss"]
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return net
+
+
+def test_checkpoint_round_trip(tmp_path):
+    net = _trained_net()
+    path = tmp_path / "sub" / "unet.pt"
+    save_checkpoint(net, path, val_snr_db=7.5, note="test")
+    loaded = load_checkpoint(path)
+    assert loaded.config == net.config and not loaded.training
+    assert loaded.meta == {"val_snr_db": 7.5, "note": "test"}
+    x = torch.rand(2, 3, 70, 45)
+    assert torch.equal(loaded.predict_proba(x), net.predict_proba(x))
+    payload = torch.load(path, weights_only=True)
+    assert payload["format"] == "ecgsynth-unet/1" and set(payload) == {
+        "format",
+        "config",
+        "state_dict",
+        "meta",
+    }
+
+
+def test_corrupt_checkpoints_raise_clear_errors(tmp_path):
+    missing = tmp_path / "nope.pt"
+    with pytest.raises(ValueError, match=f"{missing}: no such checkpoint"):
+        load_checkpoint(missing)
+    garbage = tmp_path / "garbage.pt"
+    garbage.write_bytes(b"\x00not a checkpoint" * 10)
+    with pytest.raises(ValueError, match=f"{garbage}: not a readable torch checkpoint"):
+        load_checkpoint(garbage)
+    net = _trained_net()
+    good = tmp_path / "good.pt"
+    save_checkpoint(net, good)
+    truncated = tmp_path / "truncated.pt"
+    truncated.write_bytes(good.read_bytes()[:500])
+    with pytest.raises(ValueError, match=f"{truncated}: not a readable"):
+        load_checkpoint(truncated)
+    foreign = tmp_path / "foreign.pt"
+    torch.save({"state_dict": net.state_dict(), "pytorch-lightning_version": "2.6"}, foreign)
+    with pytest.raises(ValueError, match=f"{foreign}: not an ecgsynth-unet/1.*Lightning"):
+        load_checkpoint(foreign)
+    mismatched = tmp_path / "mismatched.pt"
+    payload = torch.load(good, weights_only=True)
+    payload["config"]["width"] = 8
+    torch.save(payload, mismatched)
+    with pytest.raises(ValueError, match=f"{mismatched}: weights do not match"):
+        load_checkpoint(mismatched)
+
+
+# ---- data -----------------------------------------------------------------------------------
+
+
+def test_crop_stream_batches(source):
+    stream = CropStream(
+        source,
+        dpi=(50, 90),
+        presets={"clean": 1, "medium": 1},
+        pages_per_batch=2,
+        crops_per_page=3,
+        crop_size=(32, 80),
+        trace_bias=1.0,
+    )
+    it = iter(stream)
+    batches = [next(it) for _ in range(4)]
+    for i, b in enumerate(batches):
+        n, _, s, s2 = b["image"].shape
+        assert n == 6 and s == s2 and 32 <= s <= 80 and s % 16 == 0
+        assert b["mask"].shape == (6, s, s) and b["item"] == i
+        assert 50 <= b["dpi"][0] <= 90 and b["preset"][0] in ("clean", "medium")
+        assert (b["mask"].flatten(1) > 0).any(1).all()  # trace_bias=1: every crop shows a trace
+        assert b["key"][:, 3].tolist() == [2 * i] * 3 + [2 * i + 1] * 3
+    # a batch shares its dpi; batches draw their own (two equal draws out of four is unlikely)
+    assert len({float(b["dpi"][0]) for b in batches}) > 2
+    # the same stream again gives the same pixels
+    again = next(iter(stream))
+    assert torch.equal(again["image"], batches[0]["image"])
+
+
+def test_crop_pages_unbiased_crops_can_miss_traces():
+    image = torch.rand(2, 3, 100, 120)
+    mask = torch.zeros(2, 100, 120, dtype=torch.uint8)
+    mask[:, 50, :] = 1
+    out = crop_pages({"image": image, "mask": mask}, 30, 20, 0.0, np.random.default_rng(0))
+    hits = (out["mask"].flatten(1) > 0).any(1).float().mean()
+    assert 0.05 < hits < 0.8
+    biased = crop_pages({"image": image, "mask": mask}, 30, 20, 1.0, np.random.default_rng(0))
+    assert (biased["mask"].flatten(1) > 0).any(1).all()
+    assert crop_pages({"image": image, "mask": mask}, 500, 1, 1.0, np.random.default_rng(0))[
+        "image"
+    ].shape[-2:] == (100, 100)  # clamped to the page
+
+
+def _consume(dm: PageDataModule, n: int, it=None) -> list[dict]:
+    """``n`` training batches as the trainer receives them (through the transfer hook)."""
+    it = iter(dm.train_dataloader()) if it is None else it
+    return [dm.on_before_batch_transfer(next(it), 0) for _ in range(n)]
+
+
+def test_resumed_datamodule_continues_the_stream(source):
+    dm = tiny_datamodule(source)
+    dm.setup("fit")
+    first = _consume(dm, 3)  # the iterator also fetched batch 3: prefetch
+    state = dm.state_dict()
+    assert state["stream"] == {"seed": 0, "epoch": 0, "position": 3}
+    reference = _consume(dm, 2)  # a new iterator (a new Lightning epoch) goes on at batch 3
+    assert [int(b["item"]) for b in reference] == [3, 4]
+    assert not any(torch.equal(reference[0]["key"], b["key"]) for b in first)
+
+    resumed = tiny_datamodule(source)
+    resumed.load_state_dict(state)  # before setup(), as Lightning may do
+    resumed.setup("fit")
+    got = _consume(resumed, 2)
+    assert [int(b["item"]) for b in got] == [3, 4]
+    for a, b in zip(got, reference):
+        assert torch.equal(a["key"], b["key"]) and torch.equal(a["image"], b["image"])
+
+
+class RecordKeys(pl.Callback):
+    """Records the (stream epoch, page) key of the first page of every training batch."""
+
+    def __init__(self) -> None:
+        self.keys: list[tuple[int, int]] = []
+
+    def on_train_batch_start(self, trainer, module, batch, batch_idx) -> None:
+        self.keys.append((int(batch["key"][0, 1]), int(batch["key"][0, 3])))
+
+
+def _fit_steps(source, tmp_path, max_steps: int, ckpt_path=None, every: int | None = None):
+    recorder = RecordKeys()
+    callbacks = [recorder]
+    if every:
+        callbacks.append(ModelCheckpoint(tmp_path, every_n_train_steps=every, save_last=True))
+    trainer = pl.Trainer(
+        accelerator="cpu",
+        max_steps=max_steps,
+        limit_train_batches=3,  # Lightning epochs of 3 batches: the runs cross one
+        limit_val_batches=0,
+        callbacks=callbacks,
+        logger=False,
+        enable_checkpointing=bool(every),
+        enable_progress_bar=False,
+        enable_model_summary=False,
+    )
+    model = SegmenterModule({"variant": "tiny"}, digitize=False)
+    trainer.fit(model, datamodule=tiny_datamodule(source), ckpt_path=ckpt_path)
+    return recorder.keys
+
+
+@pytest.mark.parametrize("stop", [2, 3])  # mid-epoch, end of an epoch
+def test_resumed_training_run_continues_the_stream(source, tmp_path, stop):
+    straight = _fit_steps(source, tmp_path / "a", max_steps=5)
+    assert straight == [(0, p) for p in range(5)]  # pages_per_batch=1, one stream
+    first = _fit_steps(source, tmp_path / "b", max_steps=stop, every=stop)
+    second = _fit_steps(source, tmp_path / "c", 5, ckpt_path=tmp_path / "b" / "last.ckpt")
+    assert first + second == straight
+
+
+# ---- module ---------------------------------------------------------------------------------
+
+
+def test_trace_loss_prefers_the_right_answer():
+    target = (torch.rand(2, 32, 32) > 0.95).float()
+    good = trace_loss(target * 20 - 10, target)
+    bad = trace_loss(10 - target * 20, target)
+    assert good["loss"] < 0.05 < bad["loss"]
+    assert good["dice"] < 0.01 and bad["dice"] > 0.99
+
+
+class FakeDigitizer:
+    """Stands in for digitizer.pipeline.Digitizer: every lead is 0.1 mV (or it fails)."""
+
+    fail = False
+
+    def __init__(self, segmenter, fs: float = 500.0, num_samples: int = 5000) -> None:
+        self.num_samples = num_samples
+
+    def digitize_mask(self, image, prob):
+        assert image.ndim == 3 and prob.shape == image.shape[1:]
+        if self.fail:
+            raise RuntimeError("no grid found")
+        return type("Rec", (), {"signal": np.full((12, self.num_samples), 0.1, np.float32)})()
+
+
+def _fit_with_fake_digitizer(tmp_path, source, monkeypatch, fail: bool) -> dict[str, str]:
+    monkeypatch.setattr(FakeDigitizer, "fail", fail)
+    monkeypatch.setattr(dl, "_digitizer_class", lambda: FakeDigitizer)
+    dm = tiny_datamodule(source)
+    model = SegmenterModule({"variant": "tiny"}, num_overlays=1)
+    trainer = pl.Trainer(
+        accelerator="cpu",
+        max_steps=1,
+        limit_train_batches=1,
+        logger=CSVLogger(tmp_path, name="csv", version=""),
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+    )
+    trainer.fit(model, datamodule=dm)
+    rows = list(csv.DictReader(open(tmp_path / "csv" / "metrics.csv")))
+    return {k: v for row in rows for k, v in row.items() if v}
+
+
+def test_validation_scores_end_to_end(tmp_path, source, monkeypatch):
+    metrics = _fit_with_fake_digitizer(tmp_path, source, monkeypatch, fail=False)
+    # reference: the validation page scored against a constant 0.1 mV estimate
+    page = dl.ValPages(1, ["clean"], source, dpi=50)[0]
+    ref = torch.where(page["signal_mask"], page["signal"], torch.nan).numpy()
+    from digitizer.metrics import score_record
+
+    rows = score_record(ref, np.full((12, ref.shape[1]), 0.1, np.float32), 500.0)
+    expected = np.mean([r["snr_db"] for r in rows if not np.isnan(r["snr_db"])])
+    assert float(metrics["val/snr_db"]) == pytest.approx(expected, abs=1e-4)
+    assert "val/aligned_snr_db" in metrics and float(metrics["val/digitize_failures"]) == 0
+    assert 0 <= float(metrics["val/dice"]) <= 1
+    assert list((tmp_path / "csv" / "overlays").glob("*.png"))  # overlays for the CSV logger
+
+
+def test_failed_digitization_scores_zero(tmp_path, source, monkeypatch):
+    with pytest.warns(UserWarning, match="digitizer failed"):
+        metrics = _fit_with_fake_digitizer(tmp_path, source, monkeypatch, fail=True)
+    assert float(metrics["val/snr_db"]) == 0.0 and float(metrics["val/digitize_failures"]) == 1
+
+
+# ---- Hydra configs and train.py ---------------------------------------------------------------
+
+
+def _options(group: str) -> list[str]:
+    return sorted(p.stem for p in (CONFIGS / group).glob("*.yaml"))
+
+
+def _compose(overrides: list[str], tmp_path: Path):
+    with initialize_config_dir(str(CONFIGS), version_base=None):
+        cfg = compose("train", overrides=[*overrides, f"paths.output_dir={tmp_path}"])
+    return cfg
+
+
+@pytest.mark.parametrize("experiment", [None, *_options("experiment")])
+def test_experiment_configs_compose(experiment, tmp_path):
+    overrides = [] if experiment is None else [f"experiment={experiment}"]
+    cfg = _compose(overrides, tmp_path)
+    model = instantiate(cfg.model, _convert_="all")
+    assert isinstance(model, SegmenterModule) and isinstance(model.net, UNet)
+    assert model.net.config == build_unet(cfg.model.net.variant).config
+    synth = OmegaConf.to_container(cfg.synth, resolve=True)
+    synth["source"] = instantiate(cfg.synth.source)
+    data = instantiate(cfg.data, synth=synth, _convert_="all", _recursive_=False)
+    stream = data.make_train_stream()  # validates dpi range, presets and crop sizes
+    assert stream.dpi_range == tuple(cfg.synth.dpi)
+    if experiment is not None:
+        assert str(cfg.export_path).startswith("checkpoints/unet_")
+
+
+@pytest.mark.parametrize("synth", _options("synth"))
+def test_synth_configs_compose(synth, tmp_path):
+    extra = [f"synth.source.paths={embedded_records_dir()}"] if synth == "wfdb" else []
+    cfg = _compose([f"synth={synth}", *extra], tmp_path)
+    src = instantiate(cfg.synth.source)
+    assert len(src) > 0 and src.fs == 500
+
+
+@pytest.mark.parametrize("trainer", _options("trainer"))
+@pytest.mark.parametrize("debug", [None, *_options("debug")])
+def test_trainer_and_debug_configs_compose(trainer, debug, tmp_path, train_module):
+    overrides = [f"trainer={trainer}"] + ([] if debug is None else [f"debug={debug}"])
+    cfg = _compose(overrides, tmp_path)
+    assert cfg.trainer._target_ == "lightning.pytorch.Trainer"
+    if cfg.trainer.accelerator == "cpu":  # GPU trainers cannot be built here
+        _, _, built = train_module.build(cfg)
+        assert built.max_steps == (1 if debug == "fast_dev_run" else cfg.trainer.max_steps)
+
+
+def _run_train(args: list[str], tmp_path: Path, timeout: int = 300) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    cmd = [sys.executable, str(ROOT / "train.py"), *args, f"hydra.run.dir={tmp_path}"]
+    return subprocess.run(
+        cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout, check=False
+    )
+
+
+def test_train_py_fast_dev_run(tmp_path):
+    out = tmp_path / "unet.pt"
+    proc = _run_train(["debug=fast_dev_run", *TINY, f"export_path={out}"], tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "Epoch 0: 100%" in proc.stderr + proc.stdout  # the progress bar ran
+    net = load_checkpoint(out)
+    assert net.config.width == 4 and net.meta["global_step"] == 1
+    assert net.meta["config"]["model"]["net"]["variant"] == "tiny"
+
+
+@pytest.mark.slow
+def test_train_py_ddp_spawn_two_cpu_processes(tmp_path):
+    out = tmp_path / "unet.pt"
+    args = ["trainer=ddp_cpu", *TINY, "trainer.max_steps=2", "trainer.limit_train_batches=2"]
+    proc = _run_train([*args, "data.val.num=2", f"export_path={out}"], tmp_path, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    ckpt = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=False)
+    assert ckpt["global_step"] == 2
+    assert ckpt["PageDataModule"]["stream"]["position"] == 2
+    assert load_checkpoint(out).meta["global_step"] == 2
