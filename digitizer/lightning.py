@@ -598,8 +598,10 @@ class SegmenterModule(pl.LightningModule):
         key = (float(fs), int(num_samples))
         if key not in self._digitizers:
             cls = _digitizer_class() if self.hparams.digitize else None
+            # "ink": its own segmenter is never used (digitize_mask gets our probabilities), so
+            # do not load the shipped U-Net for nothing
             self._digitizers[key] = (
-                None if cls is None else cls(None, fs=key[0], num_samples=key[1])
+                None if cls is None else cls(checkpoint="ink", fs=key[0], num_samples=key[1])
             )
         return self._digitizers[key]
 

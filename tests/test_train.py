@@ -321,7 +321,7 @@ class FakeDigitizer:
 
     fail = False
 
-    def __init__(self, segmenter, fs: float = 500.0, num_samples: int = 5000) -> None:
+    def __init__(self, checkpoint=None, fs: float = 500.0, num_samples: int = 5000) -> None:
         self.num_samples = num_samples
 
     def digitize_mask(self, image, prob):
