@@ -93,6 +93,7 @@ def bench(mode: str, device: str, dpi: float, preset: str, batch: int, seconds: 
         "batch": batch,
         "images_per_s": round(batch / per_batch, 2),
         "s_per_image": round(per_batch / batch, 4),
+        "threads": torch.get_num_threads(),
         "batches_timed": len(times),
         "stage_s_per_image": {k: round(v / (len(times) * batch), 4) for k, v in stages.items()},
     }  # fmt: skip
@@ -117,7 +118,10 @@ def main() -> None:
     parser.add_argument("--json", action="store_true", help="print JSON lines, not a table")
     parser.add_argument("--stages", action="store_true", help="print per-stage ms/page")
     parser.add_argument("--log", default="bench_results.jsonl", help="append here ('' = no)")
+    parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's)")
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     devices = args.device or (["cpu"] + (["cuda"] if torch.cuda.is_available() else []))
     if not args.json:
         print(f"{'device':<40} {'dpi':>5} {'batch':>5} {'pages/s':>9} {'s/page':>8}")
