@@ -6,7 +6,9 @@ Every distortion is a small object with two methods:
   parameters for a batch (every tensor has a leading batch dimension ``B``) from the given
   ``torch.Generator`` only (never the global RNG), and
 * ``apply(image, params) -> image`` is deterministic given ``params``: ``image`` is float32
-  ``[B, 3, H, W]`` in [0, 1] and the result has the same shape and range.
+  ``[B, 3, H, W]`` in [0, 1] and the result has the same shape and range. ``apply_`` does the
+  same in place (the pipeline's path: no full-size allocation per effect), and an effect only
+  computes on the pages that drew it.
 
 So a pipeline can be replayed exactly (``apply`` with recorded ``params``), parameters can be
 written to JSON (:func:`params_to_json`), and the same seed gives the same pages on every
@@ -27,7 +29,8 @@ from torch import Tensor
 
 @dataclass
 class Distortion:
-    """Base class; subclasses implement :meth:`draw` and :meth:`apply`."""
+    """Base class; subclasses implement :meth:`draw` and :meth:`_apply_` (or :meth:`apply_`
+    when they pick their pages themselves)."""
 
     p: float = 1.0  # probability that a page gets this effect
     strength: float = 0.5  # 0 = none, 1 = the strongest plausible
@@ -48,13 +51,27 @@ class Distortion:
         raise NotImplementedError
 
     def apply(self, image: Tensor, params: dict[str, Tensor]) -> Tensor:
-        """Apply to ``image`` ``[B, 3, H, W]`` where ``params['active']``; returns a new image."""
+        """Apply to a copy of ``image`` ``[B, 3, H, W]`` (``image`` itself when no page is
+        active)."""
+        if not bool(params["active"].any()):
+            return image
+        return self.apply_(image.clone(), params)
+
+    def apply_(self, image: Tensor, params: dict[str, Tensor]) -> Tensor:
+        """Apply in place to the pages of ``image`` ``[B, 3, H, W]`` whose ``active`` flag is
+        set, and return it: :meth:`_apply_` runs on those pages only, with their parameters."""
+        active = params["active"].cpu()
+        if not bool(active.any()):
+            return image
+        if bool(active.all()):
+            return self._apply_(image, params, None)
+        pages = active.nonzero().flatten().to(image.device)
+        return self._apply_(image, {k: v[pages] for k, v in params.items()}, pages)
+
+    def _apply_(self, image: Tensor, params: dict[str, Tensor], pages: Tensor | None) -> Tensor:
+        """Change ``image[pages]`` in place (every page when ``pages`` is None); ``params`` hold
+        the ``S = len(pages)`` selected pages only (all active)."""
         raise NotImplementedError
-
-
-def blend_active(original: Tensor, changed: Tensor, active: Tensor) -> Tensor:
-    """Keep ``original`` for pages whose ``active`` flag is False."""
-    return torch.where(active.view(-1, 1, 1, 1), changed, original)
 
 
 def params_to_json(params: dict[str, Tensor], index: int) -> dict:

@@ -288,13 +288,12 @@ class LowResolution(Distortion):
         u = torch.rand(batch, generator=generator)
         return {"factor": 1.0 - self.strength * (1.0 - (lo + (hi - lo) * u))}
 
-    def apply(self, image: Tensor, params: dict[str, Tensor]) -> Tensor:
-        out = image.clone()
+    def apply_(self, image: Tensor, params: dict[str, Tensor]) -> Tensor:
         size = image.shape[-2:]
         for i in torch.nonzero(params["active"]).flatten().tolist():
             f = float(params["factor"][i])
             small = (max(8, round(size[0] * f)), max(8, round(size[1] * f)))
             low = F.interpolate(image[i : i + 1], size=small, mode="area")
             up = F.interpolate(low, size=size, mode="bilinear", align_corners=False)
-            out[i] = up[0].clamp(0, 1)
-        return out
+            image[i] = up[0].clamp_(0, 1)
+        return image

@@ -12,11 +12,11 @@ per-page ``seed`` gives the same field on the CPU and on CUDA, in any batch and 
   two 16-bit halves of one hash, giving two normals per hash (the integer bits are identical
   across devices; ``log``/``cos`` may differ by an ulp).
 
-Large images are processed in blocks of rows (:func:`map_rows`) so temporaries stay in cache
-instead of page-faulting full-resolution buffers: on a CPU this is several times faster than
-whole-image ops; on CUDA one block covers the image. Smooth fields are cubic B-splines through a
-coarse control grid (:func:`smooth_field`), evaluated at a reduced "work" resolution and
-upsampled bilinearly per row block (:class:`Upsampler`).
+Large images are changed in place, in blocks of rows (:func:`map_rows_`), so temporaries stay
+in cache instead of page-faulting full-resolution buffers: on a CPU this is several times
+faster than whole-image ops; on CUDA one block covers the image. Smooth fields are cubic
+B-splines through a coarse control grid (:func:`smooth_field`), evaluated at a reduced "work"
+resolution and upsampled bilinearly per row block (:class:`Upsampler`).
 """
 
 from __future__ import annotations
@@ -89,11 +89,14 @@ _TABLE_SEED = {"normal": 0x243F6A88, "uniform": 0x13198A2E}
 
 @lru_cache(maxsize=8)
 def _table(kind: str, length: int, device: torch.device) -> Tensor:
-    """Master sequence of ``TABLE_SIZE`` hash values, extended by ``length - TABLE_SIZE`` wrapped
-    values; built on the CPU (bit-identical everywhere), then moved to ``device``."""
+    """Master sequence of ``TABLE_SIZE`` hash values (normals scaled by ``sqrt(1/2)``, so the
+    sum of two has unit variance), extended by ``length - TABLE_SIZE`` wrapped values; built on
+    the CPU (bit-identical everywhere), then moved to ``device``."""
     seed = torch.tensor([_TABLE_SEED[kind]])
-    fn = normal_rows if kind == "normal" else uniform_rows
-    base = fn(seed, 1, 0, TABLE_SIZE // 4096, 4096).flatten()
+    if kind == "normal":
+        base = normal_rows(seed, 1, 0, TABLE_SIZE // 4096, 4096).flatten().mul_(math.sqrt(0.5))
+    else:
+        base = uniform_rows(seed, 1, 0, TABLE_SIZE // 4096, 4096).flatten()
     return torch.cat([base, base[: length - TABLE_SIZE]]).to(device)
 
 
@@ -112,7 +115,7 @@ def fast_normal_rows(seed: Tensor, channels: int, r0: int, r1: int, width: int) 
     (page, channel, row) by the hash. Values are i.i.d. within a row; two rows are correlated
     only where both of their windows overlap (probability ~ ``(2 W / 2**22)**2`` per pair)."""
     w = _windows("normal", seed, 2 * channels, r0, r1, width)
-    return w[:, :channels].add(w[:, channels:]).mul_(math.sqrt(0.5))
+    return w[:, :channels].add(w[:, channels:])
 
 
 def fast_uniform_rows(seed: Tensor, channels: int, r0: int, r1: int, width: int) -> Tensor:
@@ -139,36 +142,61 @@ def _whole(fn: Callable, seed: Tensor, channels: int, height: int, width: int) -
     return out
 
 
-def row_blocks(shape: torch.Size | tuple[int, ...], device: torch.device) -> list[tuple[int, int]]:
+def row_blocks(shape: torch.Size | tuple[int, ...], device: torch.device, multiple: int = 1
+               ) -> list[tuple[int, int]]:  # fmt: skip
     """Row ranges covering ``shape`` ``[B, C, H, W]``: ~:data:`CPU_BLOCK` elements each on the
-    CPU, one block on other devices."""
+    CPU (a multiple of ``multiple`` rows, but the last), one block on other devices."""
     b, c, h, w = shape
     if device.type != "cpu":
         return [(0, h)]
-    rows = max(1, CPU_BLOCK // max(1, b * c * w))
+    rows = max(1, CPU_BLOCK // max(1, b * c * w) // multiple) * multiple
     return [(r, min(h, r + rows)) for r in range(0, h, rows)]
 
 
-def map_rows(image: Tensor, fn: Callable[[Tensor, int, int], Tensor], halo: int = 0) -> Tensor:
-    """``out[..., r0:r1, :] = fn(block, r0, r1)`` over row blocks of ``image`` ``[B, C, H, W]``.
+def select(x: Tensor, pages: Tensor | None) -> Tensor:
+    """``x[pages]`` (``x`` itself when ``pages`` is None)."""
+    return x if pages is None else x.index_select(0, pages)
 
-    ``block`` holds rows ``r0 - halo : r1 + halo`` and, when ``halo > 0``, ``halo`` extra columns
-    each side, edge-replicated beyond the image; ``fn`` returns ``[B, C, r1 - r0, W]``.
+
+def map_rows_(image: Tensor, fn: Callable[[Tensor, int, int], Tensor], pages: Tensor | None = None,
+              halo: int = 0, multiple: int = 1) -> Tensor:  # fmt: skip
+    """In place, over row blocks of ``image`` ``[B, C, H, W]``: ``image[pages, :, r0:r1] =
+    fn(block, r0, r1)`` (every page when ``pages`` is None); returns ``image``.
+
+    ``block`` ``[S, C, r1 - r0 + 2 halo, W + 2 halo]`` holds rows ``r0 - halo : r1 + halo`` and
+    ``halo`` extra columns each side, edge-replicated beyond the image; without a halo and
+    ``pages`` it is a view of ``image`` that ``fn`` may change in place and return. ``fn``
+    returns ``[S, C, r1 - r0, W]``. A block is written only after the next one has been read,
+    so halos see the input. Blocks hold ~:data:`CPU_BLOCK` elements on the CPU (they stay in
+    cache), a multiple of ``multiple`` rows each but the last; one block on other devices.
     """
-    out = torch.empty_like(image)
     height = image.shape[-2]
-    for r0, r1 in row_blocks(image.shape, image.device):
+    shape = (image.shape[0] if pages is None else len(pages), *image.shape[1:])
+    pending = None
+    for r0, r1 in row_blocks(shape, image.device, multiple):
         if halo:
             if r0 >= halo and r1 + halo <= height:
                 rows = image[:, :, r0 - halo : r1 + halo]
             else:
                 idx = torch.arange(r0 - halo, r1 + halo, device=image.device)
                 rows = image.index_select(2, idx.clamp_(0, height - 1))
-            block = F.pad(rows, (halo, halo, 0, 0), mode="replicate")
+            block = F.pad(select(rows, pages), (halo, halo, 0, 0), mode="replicate")
         else:
-            block = image[:, :, r0:r1]
-        out[:, :, r0:r1] = fn(block, r0, r1)
-    return out
+            block = select(image[:, :, r0:r1], pages)
+        if pending is not None:
+            _write_rows(image, *pending, pages)
+        pending = fn(block, r0, r1), r0, r1
+    if pending is not None:
+        _write_rows(image, *pending, pages)
+    return image
+
+
+def _write_rows(image: Tensor, rows: Tensor, r0: int, r1: int, pages: Tensor | None) -> None:
+    dst = image[:, :, r0:r1]
+    if pages is not None:
+        dst.index_copy_(0, pages, rows)
+    elif rows.data_ptr() != dst.data_ptr():
+        dst.copy_(rows)
 
 
 def bspline_weights(pos: Tensor, n_ctrl: int) -> Tensor:
@@ -245,21 +273,22 @@ def work_coords(height: int, width: int, size: tuple[int, int], device: torch.de
     return y[:, None], x[None, :]
 
 
-def multiply_field(image: Tensor, low: Tensor) -> Tensor:
-    """``image * up(low)`` clamped to [0, 1], ``low`` ``[B, 1 or C, h, w]`` upsampled
-    bilinearly to the image size one row block at a time."""
+def multiply_field_(image: Tensor, low: Tensor, pages: Tensor | None = None) -> Tensor:
+    """``image[pages] *= up(low)`` clamped to [0, 1], in place; ``low`` ``[S, 1 or C, h, w]``
+    upsampled bilinearly to the image size one row block at a time."""
     up = Upsampler(low.to(image.dtype), image.shape[-2], image.shape[-1])
-    return map_rows(image, lambda x, r0, r1: x.mul(up.rows(r0, r1)).clamp_(0.0, 1.0))
+    return map_rows_(image, lambda x, r0, r1: x.mul_(up.rows(r0, r1)).clamp_(0.0, 1.0), pages)
 
 
-def downsample(image: Tensor, factor: int) -> Tensor:
-    """Box-filtered ``image`` ``[B, C, H, W]`` -> ``[B, C, H // f, W // f]`` for a power of two
-    ``factor`` (trailing rows/columns dropped), by halving in row blocks."""
+def downsample(image: Tensor, factor: int, pages: Tensor | None = None) -> Tensor:
+    """Box-filtered ``image[pages]`` ``[S, C, H, W]`` -> ``[S, C, H // f, W // f]`` for a power
+    of two ``factor`` (trailing rows/columns dropped), by halving in row blocks."""
     h, w = image.shape[-2] // factor * factor, image.shape[-1] // factor * factor
-    out = image.new_empty(*image.shape[:2], h // factor, w // factor)
-    rows = max(factor, row_blocks(image.shape, image.device)[0][1] // factor * factor)
+    shape = (image.shape[0] if pages is None else len(pages), *image.shape[1:])
+    out = image.new_empty(shape[0], shape[1], h // factor, w // factor)
+    rows = max(factor, row_blocks(shape, image.device)[0][1] // factor * factor)
     for r0 in range(0, h, rows):
-        x, r1 = image[:, :, r0 : min(h, r0 + rows), :w], min(h, r0 + rows)
+        x, r1 = select(image[:, :, r0 : min(h, r0 + rows), :w], pages), min(h, r0 + rows)
         for _ in range(int(math.log2(factor))):
             x = x[..., 0::2, :] + x[..., 1::2, :]
             x = x[..., 0::2] + x[..., 1::2]
@@ -267,38 +296,6 @@ def downsample(image: Tensor, factor: int) -> Tensor:
     return out
 
 
-def on_active(image: Tensor, params: dict[str, Tensor], fn: Callable, min_share: float = 0.6
-              ) -> Tensor:  # fmt: skip
-    """``fn(image, params)`` for the pages whose ``params['active']`` is set: ``image`` itself
-    when none is; all pages at once (``fn`` leaves inactive ones unchanged) when at least
-    ``min_share`` are; else ``fn`` on the active subset only, scattered into a copy, so the
-    cost follows the number of active pages."""
-    active = params["active"]
-    count = int(active.sum())
-    if count == 0:
-        return image
-    if count >= min_share * len(active):
-        return fn(image, params)
-    idx = active.nonzero().flatten()
-    out = image.clone()
-    out[idx] = fn(image[idx], {k: v[idx] for k, v in params.items()})
-    return out
-
-
-class ActivePages:
-    """Mixin: ``apply`` runs the effect's ``_apply`` through :func:`on_active`."""
-
-    def apply(self, image: Tensor, params: dict[str, Tensor]) -> Tensor:
-        """Apply to ``image`` ``[B, 3, H, W]`` where ``params['active']``."""
-        return on_active(image, params, self._apply)
-
-
 def uniform(generator: torch.Generator, shape: tuple[int, ...], low: float, high: float) -> Tensor:
     """Float32 uniform draws in ``[low, high)`` from ``generator`` (CPU)."""
     return low + (high - low) * torch.rand(shape, generator=generator)
-
-
-def active_scale(params: dict[str, Tensor], value: Tensor) -> Tensor:
-    """``value`` ``[B, ...]`` zeroed on pages whose ``active`` flag is False."""
-    act = params["active"].to(value.dtype).view(-1, *([1] * (value.dim() - 1)))
-    return value * act

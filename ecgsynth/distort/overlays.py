@@ -108,13 +108,12 @@ def _rotate(alpha: Tensor, angle: Tensor) -> Tensor:
 
 
 def _composite(image: Tensor, alpha: Tensor, page: list[int], centre: Tensor, color: Tensor,
-               out: Tensor | None = None, paint: bool = False) -> Tensor:  # fmt: skip
+               paint: bool = False) -> Tensor:  # fmt: skip
     """Ink boxes ``alpha`` ``[N, h, w]`` centred at ``centre`` ``[N, 2]`` (x, y px) on
-    ``page`` with ``color`` ``[N, 3]`` into ``out`` (default: a copy of ``image``): multiply
+    ``page`` with ``color`` ``[N, 3]`` into ``image``, in place (returned): multiply
     (transparent ink) or, with ``paint``, cover (opaque paint). Box sizes are even and the
     centre is rounded, so a box's content lands on the same pixels whatever its size (which
     depends on the other items of the batch)."""
-    out = image.clone() if out is None else out
     _, _, height, width = image.shape
     bh, bw = alpha.shape[-2:]
     if bh % 2 or bw % 2:
@@ -125,12 +124,12 @@ def _composite(image: Tensor, alpha: Tensor, page: list[int], centre: Tensor, co
         ya, yb, xa, xb = max(0, y), min(height, y + bh), max(0, x), min(width, x + bw)
         if ya < yb and xa < xb:
             a = alpha[n, ya - y : yb - y, xa - x : xb - x]
-            region, c = out[b, :, ya:yb, xa:xb], color[n, :, None, None]
+            region, c = image[b, :, ya:yb, xa:xb], color[n, :, None, None]
             if paint:
                 region.lerp_(c.expand_as(region), a.expand_as(region))
             else:
                 region.mul_(1 - a * (1 - c))
-    return out
+    return image
 
 
 def _centred_texts(lines: list[list[tuple[str, float, int]]]) -> tuple[int, int, list[TextItem]]:
@@ -210,13 +209,13 @@ class HandwrittenNotes(Distortion):
             "opacity": uniform(g, (batch,), *self.opacity),
         }
 
-    def apply(self, image: Tensor, params: dict[str, Tensor]) -> Tensor:
+    def apply_(self, image: Tensor, params: dict[str, Tensor]) -> Tensor:
         p = {k: v.cpu() for k, v in params.items()}
         notes = (p["note_on"] & p["active"][:, None]).nonzero().tolist()
         strokes = (p["stroke_on"] & p["active"][:, None]).nonzero().tolist()
         if not notes and not strokes:
             return image
-        out, dev = image.clone(), image.device
+        dev = image.device
         if notes:
             lines = [[(_fill(NOTE_PHRASES[int(p["phrase"][b, j])], p["numbers"][b, j].tolist()),
                        float(p["cap"][b, j]), int(p["face"][b, j]))] for b, j in notes]  # fmt: skip
@@ -226,21 +225,21 @@ class HandwrittenNotes(Distortion):
             h += slant
             items = [TextItem(i.page, i.text, i.x, i.y + slant / 2, i.cap, i.face) for i in items]
             alpha = _rotate(_draw(len(notes), h, w, dev, items), angle)
-            self._ink(out, alpha, notes, torch.stack([p["centre"][b, j] for b, j in notes]), p)
+            self._ink(image, alpha, notes, torch.stack([p["centre"][b, j] for b, j in notes]), p)
         if strokes:
             pts = torch.stack([p["stroke"][b, j] for b, j in strokes])
             lw = p["width"][[b for b, _ in strokes]]
             size = _even(2 * float(pts.abs().amax() + lw.max()) + 4)
             alpha = _draw(len(strokes), size, size, dev, [], _segments(pts + size / 2), lw)
             centre = torch.stack([p["centre"][b, self.notes + j] for b, j in strokes])
-            self._ink(out, alpha, strokes, centre, p)
-        return out
+            self._ink(image, alpha, strokes, centre, p)
+        return image
 
     @staticmethod
-    def _ink(out: Tensor, alpha: Tensor, items: list, centre: Tensor, p: dict) -> None:
+    def _ink(image: Tensor, alpha: Tensor, items: list, centre: Tensor, p: dict) -> None:
         pages = [b for b, _ in items]
-        opacity = p["opacity"][pages].to(out.device)[:, None, None]
-        _composite(out, alpha * opacity, pages, centre, p["color"][pages], out=out)
+        opacity = p["opacity"][pages].to(image.device)[:, None, None]
+        _composite(image, alpha * opacity, pages, centre, p["color"][pages])
 
 
 @dataclass
@@ -271,7 +270,7 @@ class Stamps(Distortion):
             "ctrl": torch.randn(batch, 1, 5, 5, generator=g),
         }
 
-    def apply(self, image: Tensor, params: dict[str, Tensor]) -> Tensor:
+    def apply_(self, image: Tensor, params: dict[str, Tensor]) -> Tensor:
         p = {k: v.cpu() for k, v in params.items()}
         pages = (p["on"] & p["active"]).nonzero().flatten().tolist()
         if not pages:
@@ -358,12 +357,11 @@ class Barcode(Distortion):
             "label": (torch.rand(batch, generator=g) < 0.6).float(),
         }
 
-    def apply(self, image: Tensor, params: dict[str, Tensor]) -> Tensor:
+    def apply_(self, image: Tensor, params: dict[str, Tensor]) -> Tensor:
         p = {k: v.cpu() for k, v in params.items()}
         pages = (p["on"] & p["active"]).nonzero().flatten().tolist()
         if not pages:
             return image
-        out = image.clone()
         for b in pages:
             m = int(p["module"][b])
             if int(p["kind"][b]) == 0:
@@ -375,9 +373,9 @@ class Barcode(Distortion):
             code = code.to(image.device)
             if float(p["label"][b]) > 0:  # white sticker under the code
                 white = torch.ones(1, *code.shape, device=image.device)
-                _composite(out, white, [b], p["centre"][b][None], torch.ones(1, 3), out, True)
-            _composite(out, code[None], [b], p["centre"][b][None], torch.zeros(1, 3), out=out)
-        return out
+                _composite(image, white, [b], p["centre"][b][None], torch.ones(1, 3), True)
+            _composite(image, code[None], [b], p["centre"][b][None], torch.zeros(1, 3))
+        return image
 
 
 @dataclass
@@ -403,7 +401,7 @@ class PrintedText(Distortion):
             "gray": uniform(g, (batch,), 0.0, 0.3),
         }
 
-    def apply(self, image: Tensor, params: dict[str, Tensor]) -> Tensor:
+    def apply_(self, image: Tensor, params: dict[str, Tensor]) -> Tensor:
         p = {k: v.cpu() for k, v in params.items()}
         on = p["on"] & p["active"][:, None]
         rows = on.nonzero().tolist()

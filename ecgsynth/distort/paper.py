@@ -2,10 +2,12 @@
 rings, fading, show-through, shadows, uneven light and the photocopy look.
 
 Each effect draws small per-page parameters on the CPU (scalars, control grids, shapes in
-pixels of the full image) and evaluates its fields batched on the image's device at a reduced
-"work" resolution, upsampled once (:func:`~.noise.multiply_field`), so the full-resolution cost
-is a few passes over the image. Ranges are the values at ``strength = 1``; ``strength = 0`` (or
-an inactive page) leaves the page unchanged. Where no page is active ``apply`` returns ``image``.
+pixels of the full image) and evaluates its fields batched on the image's device, for the
+active pages only, at a reduced "work" resolution, upsampled once
+(:func:`~.noise.multiply_field_`), so the full-resolution cost is one in-place pass over the
+image; local effects (creases, stains) only touch their own pixels. Ranges are the values at
+``strength = 1``; ``strength = 0`` (or an inactive page) leaves the page unchanged. Where no
+page is active ``apply`` returns ``image``.
 """
 
 from __future__ import annotations
@@ -19,16 +21,15 @@ from torch import Tensor
 
 from .base import Distortion
 from .noise import (
-    ActivePages,
     Upsampler,
-    active_scale,
     downsample,
     fast_normal_rows,
     fast_uniform_rows,
     hash_normal,
-    map_rows,
-    multiply_field,
+    map_rows_,
+    multiply_field_,
     new_seeds,
+    select,
     smooth_at,
     smooth_field,
     uniform,
@@ -64,15 +65,6 @@ def _page(value: Tensor) -> Tensor:
     return value.view(-1, 1, 1, 1)
 
 
-def _gain(params: dict[str, Tensor], low: Tensor) -> Tensor:
-    """``low`` with inactive pages replaced by a gain of 1."""
-    return 1 + active_scale(params, low - 1)
-
-
-def _none_active(params: dict[str, Tensor]) -> bool:
-    return not bool(params["active"].any())
-
-
 def _flags(generator: torch.Generator, batch: int, count: int, p_more: float = 0.5) -> Tensor:
     """``[B, count]`` float on/off: the first always on, the others with ``p_more``."""
     on = (torch.rand(batch, count, generator=generator) < p_more).float()
@@ -81,7 +73,7 @@ def _flags(generator: torch.Generator, batch: int, count: int, p_more: float = 0
 
 
 @dataclass
-class PaperTexture(ActivePages, Distortion):
+class PaperTexture(Distortion):
     """Paper grain (per-pixel noise plus fibre mottle at 1/4 resolution), a paper tint between
     grey and yellowed, and slow brightness variation; multiplicative, so ink stays dark."""
 
@@ -105,28 +97,25 @@ class PaperTexture(ActivePages, Distortion):
             * torch.randn(batch, 1, 6, 6, generator=g),
         }
 
-    def _apply(self, image: Tensor, params: dict[str, Tensor]) -> Tensor:
-        if _none_active(params):
-            return image
+    def _apply_(self, image: Tensor, params: dict[str, Tensor], pages: Tensor | None) -> Tensor:
         height, width = image.shape[-2:]
         size = work_size(height, width, 4)
         seed = params["seed"]
         low = smooth_field(params["mottle"], *size) + hash_normal(seed, 1, *size).mul_(
             _page(params["fibre"])
         )
-        up = Upsampler(_gain(params, 1 + low), height, width)
-        tint = _gain(params, params["tint"])[:, :, None, None]
-        grain = _page(active_scale(params, params["grain"]))
+        up = Upsampler(1 + low, height, width)
+        tint, grain = params["tint"][:, :, None, None], _page(params["grain"])
 
         def block(x: Tensor, r0: int, r1: int) -> Tensor:
             f = fast_normal_rows(seed + 1, 1, r0, r1, width).mul_(grain).add_(up.rows(r0, r1))
-            return (x * tint).mul_(f).clamp_(0.0, 1.0)
+            return x.mul_(tint).mul_(f).clamp_(0.0, 1.0)
 
-        return map_rows(image, block)
+        return map_rows_(image, block, pages)
 
 
 @dataclass
-class Wrinkles(ActivePages, Distortion):
+class Wrinkles(Distortion):
     """Crumpled paper: ``creases`` short random straight creases (height ``a_k |d_k|``, ``d_k``
     the signed distance to crease ``k``, faded out along and across it by a Gaussian window)
     lit from a random direction, so the page breaks into facets of slightly different
@@ -152,20 +141,18 @@ class Wrinkles(ActivePages, Distortion):
             "crease": s * uniform(g, (batch,), *self.crease),
         }
 
-    def _apply(self, image: Tensor, params: dict[str, Tensor]) -> Tensor:
+    def _apply_(self, image: Tensor, params: dict[str, Tensor], pages: Tensor | None) -> Tensor:
         """Each crease is evaluated only within 2.5 window lengths of its centre, on a grid 4x
         coarser than the image, and the shading is upsampled once."""
-        if _none_active(params):
-            return image
         height, width = image.shape[-2:]
         h, w = work_size(height, width, 4)
         y, x = work_coords(height, width, (h, w), image.device)
         fy, fx = height / h, width / w
         light = params["light"].tolist()
         vals = {k: params[k].tolist() for k in ("centre", "angle", "length", "weight")}
-        slope = torch.zeros(image.shape[0], h, w, device=image.device)
+        slope = torch.zeros(len(light), h, w, device=image.device)
         line = torch.zeros_like(slope)
-        for b in params["active"].nonzero().flatten().tolist():
+        for b in range(len(light)):
             for (cx, cy), angle, length, weight in zip(*(vals[k][b] for k in vals)):
                 i0, i1 = (
                     max(0, int((cy - 2.5 * length) / fy)),
@@ -186,7 +173,7 @@ class Wrinkles(ActivePages, Distortion):
                 line[b, i0:i1, j0:j1] += window * torch.exp(-dist.abs() * (0.7 / fy))
         shade = _page(params["amplitude"]) * (torch.tanh(1.5 * slope[:, None]) - 0.5)
         low = 1 + shade - _page(params["crease"]) * line[:, None].clamp(max=1)
-        return multiply_field(image, _gain(params, low))
+        return multiply_field_(image, low, pages)
 
 
 @dataclass
@@ -219,14 +206,14 @@ class CreaseShading(Distortion):
             "relief": on * sign * s * uniform(g, n, *self.relief),
         }
 
-    def apply(self, image: Tensor, params: dict[str, Tensor]) -> Tensor:
+    def apply_(self, image: Tensor, params: dict[str, Tensor]) -> Tensor:
         """Evaluated at full resolution, only in the band of each line where its profile is
         not negligible (``|d| < 5`` widths)."""
         lines = ((params["darkness"] > 0) & params["active"][:, None]).nonzero().tolist()
         if not lines:
             return image
         height, width = image.shape[-2:]
-        out, dev = image.clone(), image.device
+        dev = image.device
         vals = {k: params[k].tolist() for k in ("normal", "offset", "width", "darkness", "relief")}
         for b, k in lines:
             theta, rho, w, dark, relief = (vals[n][b][k] for n in vals)
@@ -239,8 +226,8 @@ class CreaseShading(Distortion):
             d = (xs * c + ys * s - rho) / w
             d2 = d * d
             gain = 1 + 1.65 * relief * d * torch.exp(-0.5 * d2) - dark * torch.exp(-16 * d2)
-            out[b, :, y0:y1, x0:x1].mul_(gain).clamp_(0.0, 1.0)
-        return out
+            image[b, :, y0:y1, x0:x1].mul_(gain).clamp_(0.0, 1.0)
+        return image
 
 
 def _band(c: float, s: float, rho: float, half: float, height: int, width: int) -> tuple:
@@ -324,14 +311,9 @@ class Stains(Distortion):
         params["ctrl"] = torch.randn(batch, k, 32, 32, generator=g)
         return params
 
-    def apply(self, image: Tensor, params: dict[str, Tensor]) -> Tensor:
-        if _none_active(params):
-            return image
+    def apply_(self, image: Tensor, params: dict[str, Tensor]) -> Tensor:
         height, width = image.shape[-2:]
         boxes = _blob_boxes(params, height, width, 2.2)
-        if not boxes:
-            return image
-        out = image.clone()
         harmonic = torch.arange(2, 8, device=image.device, dtype=torch.float32)[:, None, None]
         for box in boxes:
             b, k = box[:2]
@@ -343,8 +325,8 @@ class Stains(Distortion):
             m = torch.sigmoid((1 - r / edge + 0.08 * n) / 0.04)
             rim = params["rim"][b, k] * 4 * m * (1 - m)
             density = params["opacity"][b, k] * (m * (0.8 + 0.2 * n) + rim)
-            _stain_crop(out, box, density, params["color"][b, k])
-        return out
+            _stain_crop(image, box, density, params["color"][b, k])
+        return image
 
 
 @dataclass
@@ -369,14 +351,9 @@ class CoffeeRings(Distortion):
         params["ctrl"] = torch.randn(batch, 2 * k, 8, 8, generator=g)
         return params
 
-    def apply(self, image: Tensor, params: dict[str, Tensor]) -> Tensor:
-        if _none_active(params):
-            return image
+    def apply_(self, image: Tensor, params: dict[str, Tensor]) -> Tensor:
         height, width = image.shape[-2:]
         boxes = _blob_boxes(params, height, width, 1.35)
-        if not boxes:
-            return image
-        out = image.clone()
         for box in boxes:
             b, k = box[:2]
             r, _, (y, x) = _polar(params, box, 2, image.device)
@@ -388,12 +365,12 @@ class CoffeeRings(Distortion):
             ring = ring * torch.sigmoid(3 * (n[1] + params["complete"][b, k]))
             fill = params["fill"][b, k] * torch.sigmoid((1 - r) / 0.03)
             density = params["opacity"][b, k] * (ring * (0.75 + 0.25 * n[0]) + fill)
-            _stain_crop(out, box, density, params["color"][b, k])
-        return out
+            _stain_crop(image, box, density, params["color"][b, k])
+        return image
 
 
 @dataclass
-class Fading(ActivePages, Distortion):
+class Fading(Distortion):
     """Faded print: dark pixels pulled towards the paper colour (each page's 95th percentile
     per channel) by an uneven amount: smooth blotches plus bands along one page axis."""
 
@@ -410,25 +387,22 @@ class Fading(ActivePages, Distortion):
             "bands": along_x * v[:, None, None, :] + (1 - along_x) * v[:, None, :, None],
         }
 
-    def _apply(self, image: Tensor, params: dict[str, Tensor]) -> Tensor:
-        if _none_active(params):
-            return image
+    def _apply_(self, image: Tensor, params: dict[str, Tensor], pages: Tensor | None) -> Tensor:
         height, width = image.shape[-2:]
         size = work_size(height, width, 8)
         field = smooth_field(params["blotch"], *size) + 0.7 * smooth_field(params["bands"], *size)
-        amount = active_scale(params, params["amount"])
-        up = Upsampler(_page(amount) * torch.sigmoid(1.5 * field + 1.0), height, width)
-        sub = image[:, :, :: max(1, height // 256), :: max(1, width // 256)].flatten(2)
-        paper = sub.quantile(0.95, dim=2)[:, :, None, None]  # [B, 3, 1, 1]
+        up = Upsampler(_page(params["amount"]) * torch.sigmoid(1.5 * field + 1.0), height, width)
+        sub = select(image[:, :, :: max(1, height // 256), :: max(1, width // 256)], pages)
+        paper = sub.flatten(2).quantile(0.95, dim=2)[:, :, None, None]  # [S, 3, 1, 1]
 
         def block(x: Tensor, r0: int, r1: int) -> Tensor:
-            return (paper - x).clamp_(min=0.0).mul_(up.rows(r0, r1)).add_(x)
+            return x.add_((paper - x).clamp_(min=0.0).mul_(up.rows(r0, r1)))
 
-        return map_rows(image, block)
+        return map_rows_(image, block, pages)
 
 
 @dataclass
-class BleedThrough(ActivePages, Distortion):
+class BleedThrough(Distortion):
     """Show-through of the back of the sheet: the page's own ink, mirrored left-right, shifted,
     blurred and faint, darkening the paper (a double-sided printout)."""
 
@@ -445,10 +419,8 @@ class BleedThrough(ActivePages, Distortion):
             "blur": uniform(g, (batch,), *self.blur),
         }
 
-    def _apply(self, image: Tensor, params: dict[str, Tensor]) -> Tensor:
-        if _none_active(params):
-            return image
-        low = downsample(image, 4)  # [B, 3, h, w]
+    def _apply_(self, image: Tensor, params: dict[str, Tensor], pages: Tensor | None) -> Tensor:
+        low = downsample(image, 4, pages)  # [S, 3, h, w]
         lum = (low * torch.tensor([0.299, 0.587, 0.114], device=low.device)[:, None, None]).sum(1)
         paper = lum.flatten(1).quantile(0.95, dim=1)[:, None, None]
         ink = (1 - lum / paper.clamp(min=1e-3)).clamp(0, 1)[:, None]
@@ -459,7 +431,7 @@ class BleedThrough(ActivePages, Distortion):
         grid = F.affine_grid(theta, list(ink.shape), align_corners=False)
         ghost = F.grid_sample(ink, grid, padding_mode="zeros", align_corners=False)
         ghost = _gaussian_blur(ghost, params["blur"])
-        return multiply_field(image, 1 - _page(active_scale(params, params["opacity"])) * ghost)
+        return multiply_field_(image, 1 - _page(params["opacity"]) * ghost, pages)
 
 
 def _gaussian_blur(x: Tensor, sigma: Tensor) -> Tensor:
@@ -475,7 +447,7 @@ def _gaussian_blur(x: Tensor, sigma: Tensor) -> Tensor:
 
 
 @dataclass
-class Shadow(ActivePages, Distortion):
+class Shadow(Distortion):
     """A soft-edged shadow (a hand, a phone) reaching in from one side: the inside of a large
     rotated ellipse centred off the page, slightly blue (lit by the sky/ambient light)."""
 
@@ -507,9 +479,7 @@ class Shadow(ActivePages, Distortion):
             ),  # fmt: skip
         }
 
-    def _apply(self, image: Tensor, params: dict[str, Tensor]) -> Tensor:
-        if _none_active(params):
-            return image
+    def _apply_(self, image: Tensor, params: dict[str, Tensor], pages: Tensor | None) -> Tensor:
         height, width = image.shape[-2:]
         y, x = work_coords(height, width, work_size(height, width, 8), image.device)
         dx, dy = x - _page(params["centre"][:, 0]), y - _page(params["centre"][:, 1])
@@ -518,12 +488,12 @@ class Shadow(ActivePages, Distortion):
         a, b = _page(params["axes"][:, 0]), _page(params["axes"][:, 1])
         inside = 1 - torch.sqrt((u / a) ** 2 + (v / b) ** 2)  # > 0 inside, ~distance / axis
         m = torch.sigmoid(inside * a / _page(params["softness"]) * 4)
-        dark = active_scale(params, params["darkness"])[:, None] * params["tint"]  # [B, 3]
-        return multiply_field(image, 1 - m * dark[:, :, None, None])
+        dark = params["darkness"][:, None] * params["tint"]  # [S, 3]
+        return multiply_field_(image, 1 - m * dark[:, :, None, None], pages)
 
 
 @dataclass
-class UnevenLighting(ActivePages, Distortion):
+class UnevenLighting(Distortion):
     """Smooth illumination: a random log-gain spline times a vignette around an off-centre
     point, normalised so the page keeps its overall brightness."""
 
@@ -541,20 +511,18 @@ class UnevenLighting(ActivePages, Distortion):
             "centre": uniform(g, (batch, 2), 0.25, 0.75) * torch.tensor([width, height]),
         }
 
-    def _apply(self, image: Tensor, params: dict[str, Tensor]) -> Tensor:
-        if _none_active(params):
-            return image
+    def _apply_(self, image: Tensor, params: dict[str, Tensor], pages: Tensor | None) -> Tensor:
         height, width = image.shape[-2:]
         size = work_size(height, width, 8)
         y, x = work_coords(height, width, size, image.device)
         r2 = (x - _page(params["centre"][:, 0])) ** 2 + (y - _page(params["centre"][:, 1])) ** 2
         r2 = r2 / r2.amax((2, 3), keepdim=True)
         gain = torch.exp(smooth_field(params["ctrl"], *size)) * (1 - _page(params["vignette"]) * r2)
-        return multiply_field(image, _gain(params, gain / gain.mean((2, 3), keepdim=True)))
+        return multiply_field_(image, gain / gain.mean((2, 3), keepdim=True), pages)
 
 
 @dataclass
-class Photocopy(ActivePages, Distortion):
+class Photocopy(Distortion):
     """A (repeated) photocopy: grey, steep threshold-like tone curve around a drawn threshold,
     grey haze, toner grain and black toner specks; ``strength`` mixes it with the original."""
 
@@ -577,15 +545,9 @@ class Photocopy(ActivePages, Distortion):
             "seed": new_seeds(batch, g),
         }
 
-    def _apply(self, image: Tensor, params: dict[str, Tensor]) -> Tensor:
-        if _none_active(params):
-            return image
+    def _apply_(self, image: Tensor, params: dict[str, Tensor], pages: Tensor | None) -> Tensor:
         p = {k: _page(params[k]) for k in ("contrast", "threshold", "haze", "speckle", "grain")}
-        mix, seed, width = (
-            _page(active_scale(params, params["mix"])),
-            params["seed"],
-            image.shape[-1],
-        )
+        mix, seed, width = _page(params["mix"]), params["seed"], image.shape[-1]
         lo = torch.sigmoid(-p["threshold"] * p["contrast"])
         hi = torch.sigmoid((1 - p["threshold"]) * p["contrast"])
 
@@ -595,6 +557,6 @@ class Photocopy(ActivePages, Distortion):
             u = fast_uniform_rows(seed, 1, r0, r1, width)
             y = y.mul_(1 - p["haze"]).addcmul_(u.sub(0.5), p["grain"])
             y = torch.where(u < p["speckle"], 0.1, y)
-            return torch.lerp(x, y.clamp_(0.0, 1.0).expand_as(x), mix)
+            return x.lerp_(y.clamp_(0.0, 1.0).expand_as(x), mix)
 
-        return map_rows(image, block)
+        return map_rows_(image, block, pages)

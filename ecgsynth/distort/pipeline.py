@@ -9,7 +9,9 @@ Stages follow the physics of a scanned or photographed printout:
 3. ``camera``: what happens while capturing (lighting, shadows, blur, noise, colour, JPEG).
 
 Parameters are drawn per page from that page's own ``torch.Generator`` (so a page is identical
-whatever batch it is rendered in), then applied batched on the image's device.
+whatever batch it is rendered in), then applied batched on the image's device: the page stage
+works in place on one copy of the rendered image, the warp writes a new one, and the camera
+stage works in place on that (each effect only on the pages that drew it).
 """
 
 from __future__ import annotations
@@ -43,6 +45,11 @@ class Pipeline:
     def sample(self, height: int, width: int, generators: Sequence[torch.Generator],
                device: torch.device | str) -> dict[str, dict[str, Tensor]]:  # fmt: skip
         """Draw every stage's parameters, one generator per page: ``{stage key: params}``."""
+        return _to(self._draw(height, width, generators), device)
+
+    def _draw(self, height: int, width: int, generators: Sequence[torch.Generator]
+              ) -> dict[str, dict[str, Tensor]]:  # fmt: skip
+        """:meth:`sample` on the CPU."""
         stages = list(zip(self._keys, self.page + self.camera))
         if self.warp is not None:
             stages.append(("warp", self.warp))
@@ -51,26 +58,29 @@ class Pipeline:
             for g in generators
         ]
         return {
-            key: {name: torch.cat([p[key][name] for p in per_page]).to(device)
-                  for name in per_page[0][key]}
+            key: {name: torch.cat([p[key][name] for p in per_page]) for name in per_page[0][key]}
             for key, _ in stages
-        }  # fmt: skip
+        }
 
     def apply(self, batch: dict, params: dict[str, dict[str, Tensor]],
               timings: dict[str, float] | None = None) -> dict:  # fmt: skip
-        """Apply drawn ``params`` to ``batch`` (returns a new dict). With ``timings``, add each
-        stage's wall time (s) under its key, for benchmarks."""
+        """Apply drawn ``params`` to ``batch`` (returns a new dict; ``batch`` is not changed).
+        With ``timings``, add each stage's wall time (s) under its key, for benchmarks."""
         out = dict(batch)
         n_page = len(self.page)
         steps = [(k, e) for k, e in zip(self._keys[:n_page], self.page)]
         steps += [("warp", self.warp)] if self.warp is not None else []
         steps += [(k, e) for k, e in zip(self._keys[n_page:], self.camera)]
+        owned = False  # whether out["image"] is ours to change in place
         for key, effect in steps:
             start = time.perf_counter()
             if key == "warp":
-                out = effect.apply(out, params[key])
+                out = effect.apply(out, params[key])  # new tensors
+                owned = True
             else:
-                out["image"] = effect.apply(out["image"], params[key])
+                if not owned:
+                    out["image"], owned = out["image"].clone(), True
+                out["image"] = effect.apply_(out["image"], params[key])
             if timings is not None:
                 if out["image"].is_cuda:
                     torch.cuda.synchronize()
@@ -83,12 +93,17 @@ class Pipeline:
         if self.empty:
             eye = torch.eye(3, device=image.device).expand(image.shape[0], 3, 3)
             return {**batch, "homography": eye.clone()}
-        params = self.sample(image.shape[-2], image.shape[-1], generators, image.device)
-        out = self.apply(batch, params)
+        drawn = self._draw(image.shape[-2], image.shape[-1], generators)
+        out = self.apply(batch, _to(drawn, image.device))
         if "homography" not in out:
             out["homography"] = torch.eye(3, device=image.device).expand(image.shape[0], 3, 3)
-        out["meta"] = [
-            {**meta, "distortion": {k: params_to_json(v, i) for k, v in params.items()}}
+        out["meta"] = [  # from the CPU copy: no device round trip per value
+            {**meta, "distortion": {k: params_to_json(v, i) for k, v in drawn.items()}}
             for i, meta in enumerate(batch["meta"])
         ]
         return out
+
+
+def _to(params: dict[str, dict[str, Tensor]], device: torch.device | str
+        ) -> dict[str, dict[str, Tensor]]:  # fmt: skip
+    return {key: {name: v.to(device) for name, v in p.items()} for key, p in params.items()}

@@ -1,7 +1,8 @@
 """Camera and scanner effects: sensor noise, blur, JPEG, colour balance, tone, screen moire.
 
 Every class draws small per-page parameters on the CPU (``draw``) and applies them batched on
-the image's device (``apply``), one block of rows at a time (:func:`~.noise.map_rows`). Ranges
+the image's device to the pages that drew the effect, in place, one block of rows at a time
+(:func:`~.noise.map_rows_`). Ranges
 are the values at ``strength = 1``; ``strength`` scales the drawn amount towards "no effect".
 Sizes in pixels are given as fractions of the image height so that an effect looks the same at
 every dpi. Where no page is active, ``apply`` returns ``image`` itself.
@@ -17,15 +18,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from .base import Distortion
-from .noise import (
-    CPU_BLOCK,
-    ActivePages,
-    active_scale,
-    fast_normal_rows,
-    map_rows,
-    new_seeds,
-    uniform,
-)
+from .noise import fast_normal_rows, map_rows_, new_seeds, uniform
 
 __all__ = [
     "BrightnessContrastGamma",
@@ -44,7 +37,7 @@ def _per_page(value: Tensor) -> Tensor:
 
 
 @dataclass
-class GaussianNoise(ActivePages, Distortion):
+class GaussianNoise(Distortion):
     """Additive i.i.d. Gaussian noise per pixel and channel, std ``strength * U(sigma)``."""
 
     sigma: tuple[float, float] = (0.01, 0.05)
@@ -54,21 +47,18 @@ class GaussianNoise(ActivePages, Distortion):
         sigma = self.strength * uniform(generator, (batch,), *self.sigma)
         return {"sigma": sigma, "seed": new_seeds(batch, generator)}
 
-    def _apply(self, image: Tensor, params: dict[str, Tensor]) -> Tensor:
-        if not bool(params["active"].any()):
-            return image
-        sigma = _per_page(active_scale(params, params["sigma"]))
-        seed, width = params["seed"], image.shape[-1]
+    def _apply_(self, image: Tensor, params: dict[str, Tensor], pages: Tensor | None) -> Tensor:
+        sigma, seed, width = _per_page(params["sigma"]), params["seed"], image.shape[-1]
 
         def block(x: Tensor, r0: int, r1: int) -> Tensor:
             noise = fast_normal_rows(seed, x.shape[1], r0, r1, width)
-            return torch.addcmul(x, noise, sigma).clamp_(0.0, 1.0)
+            return x.addcmul_(noise, sigma).clamp_(0.0, 1.0)
 
-        return map_rows(image, block)
+        return map_rows_(image, block, pages)
 
 
 @dataclass
-class ShotNoise(ActivePages, Distortion):
+class ShotNoise(Distortion):
     """Photon (Poisson-like) noise: std ``k * sqrt(intensity)``, ``k = strength * U(scale)``
     (``k**2`` is the inverse of the photon count of a white pixel)."""
 
@@ -79,35 +69,29 @@ class ShotNoise(ActivePages, Distortion):
         scale = self.strength * uniform(generator, (batch,), *self.scale)
         return {"scale": scale, "seed": new_seeds(batch, generator)}
 
-    def _apply(self, image: Tensor, params: dict[str, Tensor]) -> Tensor:
-        if not bool(params["active"].any()):
-            return image
-        k = _per_page(active_scale(params, params["scale"]))
-        seed, width = params["seed"], image.shape[-1]
+    def _apply_(self, image: Tensor, params: dict[str, Tensor], pages: Tensor | None) -> Tensor:
+        k, seed, width = _per_page(params["scale"]), params["seed"], image.shape[-1]
 
         def block(x: Tensor, r0: int, r1: int) -> Tensor:
-            noise = fast_normal_rows(seed, x.shape[1], r0, r1, width).mul_(x.sqrt()).mul_(k)
-            return noise.add_(x).clamp_(0.0, 1.0)
+            noise = fast_normal_rows(seed, x.shape[1], r0, r1, width).mul_(k)
+            return x.addcmul_(noise, x.sqrt()).clamp_(0.0, 1.0)
 
-        return map_rows(image, block)
+        return map_rows_(image, block, pages)
 
 
-def _convolve_pages(image: Tensor, kernels: Tensor, selected: Tensor) -> Tensor:
+def _convolve_pages_(image: Tensor, kernels: Tensor, selected: Tensor) -> Tensor:
     """Convolve the ``selected`` pages ``[S]`` of ``image`` with their ``kernels`` ``[S, K, K]``
-    (edge-replicated borders), the others with a unit impulse (unchanged). All pages go
-    through one grouped convolution: oneDNN's depthwise kernels are as fast for ``3 B``
-    channels as for fewer, so a subset would not be cheaper."""
-    b, c, k = image.shape[0], image.shape[1], kernels.shape[-1]
-    weight = torch.zeros(b, k, k, device=image.device, dtype=image.dtype)
-    weight[:, k // 2, k // 2] = 1.0
-    weight[selected] = kernels.to(image.dtype)
-    weight = weight.repeat_interleave(c, 0)[:, None]  # [B * C, 1, K, K]
+    in place (edge-replicated borders), as one grouped convolution per row block."""
+    c, k = image.shape[1], kernels.shape[-1]
+    weight = kernels.to(image.dtype).repeat_interleave(c, 0)[:, None]  # [S * C, 1, K, K]
+    pages = None if len(selected) == image.shape[0] else selected
 
     def block(x: Tensor, r0: int, r1: int) -> Tensor:
-        out = F.conv2d(x.reshape(1, b * c, *x.shape[-2:]), weight, groups=b * c)
-        return out.view(b, c, r1 - r0, -1)
+        n = x.shape[0] * c
+        out = F.conv2d(x.reshape(1, n, *x.shape[-2:]), weight, groups=n)
+        return out.view(x.shape[0], c, r1 - r0, -1)
 
-    return map_rows(image, block, halo=k // 2)
+    return map_rows_(image, block, pages, halo=k // 2)
 
 
 def _kernel_grid(kernel_size: int, device: torch.device) -> tuple[Tensor, Tensor]:
@@ -127,12 +111,11 @@ class MotionBlur(Distortion):
         length = self.strength * uniform(generator, (batch,), *self.length) * height
         return {"length": length, "angle": uniform(generator, (batch,), 0.0, math.pi)}
 
-    def apply(self, image: Tensor, params: dict[str, Tensor]) -> Tensor:
-        length = active_scale(params, params["length"])
-        selected = torch.nonzero(length >= 0.5).flatten()
+    def apply_(self, image: Tensor, params: dict[str, Tensor]) -> Tensor:
+        selected = torch.nonzero(params["active"] & (params["length"] >= 0.5)).flatten()
         if len(selected) == 0:
             return image
-        length, angle = length[selected], params["angle"][selected]
+        length, angle = params["length"][selected], params["angle"][selected]
         k = 2 * math.ceil(float(length.max()) / 2) + 1
         samples = 8 * k
         t = (torch.arange(samples, device=image.device) + 0.5) / samples - 0.5
@@ -145,7 +128,7 @@ class MotionBlur(Distortion):
                           (1, 0, (1 - fx) * fy), (1, 1, fx * fy)):  # fmt: skip
             kern.scatter_add_(1, ((y0 + dy) * k + x0 + dx).long(), w)
         kern = kern / kern.sum(1, keepdim=True)
-        return _convolve_pages(image, kern.view(-1, k, k), selected)
+        return _convolve_pages_(image, kern.view(-1, k, k), selected)
 
 
 @dataclass
@@ -158,18 +141,17 @@ class DefocusBlur(Distortion):
     def draw(self, batch: int, height: int, width: int, generator: torch.Generator) -> dict:
         return {"radius": self.strength * uniform(generator, (batch,), *self.radius) * height}
 
-    def apply(self, image: Tensor, params: dict[str, Tensor]) -> Tensor:
-        radius = active_scale(params, params["radius"])
-        selected = torch.nonzero(radius >= 0.25).flatten()
+    def apply_(self, image: Tensor, params: dict[str, Tensor]) -> Tensor:
+        selected = torch.nonzero(params["active"] & (params["radius"] >= 0.25)).flatten()
         if len(selected) == 0:
             return image
-        radius = radius[selected]
+        radius = params["radius"][selected]
         k = 2 * math.floor(float(radius.max()) + 0.5) + 1
         gx, gy = _kernel_grid(k, image.device)
         dist = torch.sqrt(gx**2 + gy**2)
         kern = (radius[:, None, None] + 0.5 - dist[None]).clamp(0, 1)
         kern = kern / kern.sum((1, 2), keepdim=True)
-        return _convolve_pages(image, kern, selected)
+        return _convolve_pages_(image, kern, selected)
 
 
 _LUMA_Q = [16, 11, 10, 16, 24, 40, 51, 61, 12, 12, 14, 19, 26, 58, 60, 55, 14, 13, 16, 24, 40, 57,
@@ -182,12 +164,13 @@ _TO_CHROMA = [[-0.168736, -0.331264, 0.5], [0.5, -0.418688, -0.081312]]  # Cb, C
 _FROM_CHROMA = [[0.0, 1.402], [-0.344136, -0.714136], [1.772, 0.0]]  # RGB from Cb, Cr
 
 
-def _dct64(device: torch.device) -> Tensor:
-    """2-D 8x8 DCT-II (orthonormal) as a ``[64, 64]`` matrix on row-major flattened blocks."""
+def _dct8(device: torch.device) -> Tensor:
+    """The orthonormal 8-point DCT-II matrix ``D`` ``[8, 8]``: a block's coefficients are
+    ``D X D^T``."""
     n = torch.arange(8, dtype=torch.float64)
     d = torch.cos((2 * n[None, :] + 1) * n[:, None] * math.pi / 16) * math.sqrt(2 / 8)
     d[0] /= math.sqrt(2)
-    return torch.kron(d, d).float().to(device)
+    return d.float().to(device)
 
 
 @dataclass
@@ -202,69 +185,59 @@ class JPEG(Distortion):
         lo, hi = self.quality
         return {"quality": hi - self.strength * (hi - lo) * torch.rand(batch, generator=generator)}
 
-    def apply(self, image: Tensor, params: dict[str, Tensor]) -> Tensor:
-        selected = torch.nonzero(params["active"]).flatten()
-        if len(selected) == 0:
-            return image
-        q = params["quality"][selected].float().clamp(1, 100)
+    def _apply_(self, image: Tensor, params: dict[str, Tensor], pages: Tensor | None) -> Tensor:
+        q = params["quality"].float().clamp(1, 100)
         scale = torch.where(q < 50, 5000 / q, 200 - 2 * q)[:, None]
         base = torch.tensor([_LUMA_Q, _CHROMA_Q], device=image.device, dtype=torch.float32)
         tables = ((base[None] * scale[:, None] + 50) / 100).floor().clamp(1, 255) / 255.0
-        dct = _dct64(image.device)
-        # quantisation folded into per-page transforms: coef / q = x @ (D^T / q)
-        fwd = dct.T[None, None] / tables[:, :, None, :]  # [S, 2, 64, 64]
-        inv = tables[:, :, :, None] * dct[None, None]
-        sub = image if len(selected) == image.shape[0] else image[selected]
-        out = _jpeg_round_trip(sub, fwd, inv)
-        if len(selected) == image.shape[0]:
-            return out
-        full = image.clone()
-        full[selected] = out
-        return full
+        # [S, 2, 1, 1, 8, 1, 8]: step of coefficient (u, v) in the blocked layout of _code_blocks
+        steps = tables.view(-1, 2, 1, 1, 8, 1, 8)
+        dct = _dct8(image.device)
+        to_c = torch.tensor(_TO_CHROMA, device=image.device)
+        from_c = torch.tensor(_FROM_CHROMA, device=image.device)
+
+        def block(x: Tensor, r0: int, r1: int) -> Tensor:
+            return _jpeg_rows(x, steps, dct, to_c, from_c)
+
+        return map_rows_(image, block, pages, multiple=16)
 
 
-def _jpeg_round_trip(image: Tensor, fwd: Tensor, inv: Tensor) -> Tensor:
-    """Encode and decode ``image`` ``[B, 3, H, W]`` with per-page quantising DCT matrices
-    ``fwd``/``inv`` ``[B, 2, 64, 64]`` (luma, chroma), in stripes of 16 rows."""
-    b, _, h, w = image.shape
-    wp = -(-w // 16) * 16
-    to_c = torch.tensor(_TO_CHROMA, device=image.device)
-    from_c = torch.tensor(_FROM_CHROMA, device=image.device)
-    rows = max(16, CPU_BLOCK // (3 * b * wp) // 16 * 16) if image.device.type == "cpu" else h
-    out = torch.empty_like(image)
-    for r0 in range(0, h, rows):
-        r1 = min(h, r0 + rows)
-        n, rp = r1 - r0, -(-(r1 - r0) // 16) * 16
-        x = image[:, :, r0:r1]
-        if n % 2 or w % 2:  # odd sizes: pad once so that 2x2 chroma pooling tiles the block
-            x = F.pad(x, (0, w % 2, 0, n % 2), mode="replicate")
-        luma = (x[:, :1] * 0.299).add_(x[:, 1:2], alpha=0.587).add_(x[:, 2:], alpha=0.114)
-        luma = F.pad(luma.sub_(0.5), (0, wp - x.shape[-1], 0, rp - x.shape[-2]), mode="replicate")
-        luma = _code_blocks(luma, fwd[:, 0], inv[:, 0]).add_(0.5)  # [B, 1, rp, wp]
-        pooled = x[..., 0::2, :] + x[..., 1::2, :]
-        pooled = (pooled[..., 0::2] + pooled[..., 1::2]).mul_(0.25)
-        pad = (0, wp // 2 - pooled.shape[-1], 0, rp // 2 - pooled.shape[-2])
-        pooled = F.pad(pooled, pad, mode="replicate")  # [B, 3, rp/2, wp/2]
-        chroma = torch.matmul(to_c, pooled.flatten(2)).view(b, 2, rp // 2, wp // 2)
-        chroma = _code_blocks(chroma, fwd[:, 1], inv[:, 1])
-        contrib = torch.matmul(from_c, chroma.flatten(2)).view(b, 3, rp // 2, wp // 2)
-        contrib = contrib.repeat_interleave(2, dim=-1)[:, :, :, None, :]  # [B, 3, rp/2, 1, wp]
-        y = (luma.view(b, 1, rp // 2, 2, wp) + contrib).view(b, 3, rp, wp)[:, :, :n, :w]
-        out[:, :, r0:r1] = y.mul_(255.0).round_().clamp_(0, 255).mul_(1 / 255.0)
-    return out
+def _jpeg_rows(x: Tensor, steps: Tensor, dct: Tensor, to_c: Tensor, from_c: Tensor) -> Tensor:
+    """Encode and decode rows ``x`` ``[S, 3, n, W]`` (``n`` a multiple of 16 unless they end the
+    image) with per-page quantisation steps ``[S, 2, 1, 1, 8, 1, 8]`` (luma, chroma)."""
+    b, _, n, w = x.shape
+    rp, wp = -(-n // 16) * 16, -(-w // 16) * 16
+    if n % 2 or w % 2:  # odd sizes: pad once so that 2x2 chroma pooling tiles the block
+        x = F.pad(x, (0, w % 2, 0, n % 2), mode="replicate")
+    luma = (x[:, :1] * 0.299).add_(x[:, 1:2], alpha=0.587).add_(x[:, 2:], alpha=0.114)
+    luma = F.pad(luma.sub_(0.5), (0, wp - x.shape[-1], 0, rp - x.shape[-2]), mode="replicate")
+    luma = _code_blocks(luma, steps[:, 0], dct).add_(0.5)  # [S, 1, rp, wp]
+    pooled = x[..., 0::2, :] + x[..., 1::2, :]
+    pooled = (pooled[..., 0::2] + pooled[..., 1::2]).mul_(0.25)
+    pad = (0, wp // 2 - pooled.shape[-1], 0, rp // 2 - pooled.shape[-2])
+    pooled = F.pad(pooled, pad, mode="replicate")  # [S, 3, rp/2, wp/2]
+    chroma = torch.matmul(to_c, pooled.flatten(2)).view(b, 2, rp // 2, wp // 2)
+    chroma = _code_blocks(chroma, steps[:, 1], dct)
+    contrib = torch.matmul(from_c, chroma.flatten(2)).view(b, 3, rp // 2, 1, wp // 2, 1)
+    y = luma.view(b, 1, rp // 2, 2, wp // 2, 2) + contrib  # chroma upsampled 2x (nearest)
+    y = y.view(b, 3, rp, wp)[:, :, :n, :w]
+    return y.mul_(255.0).round_().clamp_(0, 255).mul_(1 / 255.0)
 
 
-def _code_blocks(x: Tensor, fwd: Tensor, inv: Tensor) -> Tensor:
-    """Quantised DCT round trip of ``x`` ``[B, C, R, W]`` (multiples of 8) with per-page
-    ``fwd``/``inv`` ``[B, 64, 64]``."""
+def _code_blocks(x: Tensor, steps: Tensor, dct: Tensor) -> Tensor:
+    """Quantised DCT round trip of ``x`` ``[S, C, R, W]`` (multiples of 8) with per-page
+    ``steps`` ``[S, 1, 1, 8, 1, 8]``, separably: rows of each block by ``D @``, columns by
+    ``@ D^T``, in the image's own layout (no block transposes)."""
     b, c, r, w = x.shape
-    blocks = x.reshape(b, c, r // 8, 8, w // 8, 8).permute(0, 1, 2, 4, 3, 5).reshape(b, -1, 64)
-    back = torch.bmm(torch.bmm(blocks, fwd).round_(), inv)
-    return back.view(b, c, r // 8, w // 8, 8, 8).permute(0, 1, 2, 4, 3, 5).reshape(b, c, r, w)
+    coef = torch.matmul(dct, x.view(b, c, r // 8, 8, w))
+    coef = torch.matmul(coef.view(b, c, r // 8, 8, w // 8, 8), dct.T)
+    coef = coef.div_(steps).round_().mul_(steps)
+    back = torch.matmul(coef, dct).view(b, c, r // 8, 8, w)
+    return torch.matmul(dct.T, back).view(b, c, r, w)
 
 
 @dataclass
-class ColorTemperature(ActivePages, Distortion):
+class ColorTemperature(Distortion):
     """White-balance error: warm (red up, blue down) or cool per-channel gains with a slight
     green/magenta tint, normalised so the largest gain is 1 (whites take the cast)."""
 
@@ -280,15 +253,13 @@ class ColorTemperature(ActivePages, Distortion):
         gains = torch.stack([1 + temp, 1 + tint, 1 - temp], dim=1)
         return {"gains": gains / gains.amax(1, keepdim=True)}
 
-    def _apply(self, image: Tensor, params: dict[str, Tensor]) -> Tensor:
-        if not bool(params["active"].any()):
-            return image
-        gains = 1 + active_scale(params, params["gains"] - 1)
-        return map_rows(image, lambda x, r0, r1: x * gains[:, :, None, None])
+    def _apply_(self, image: Tensor, params: dict[str, Tensor], pages: Tensor | None) -> Tensor:
+        gains = params["gains"][:, :, None, None]
+        return map_rows_(image, lambda x, r0, r1: x.mul_(gains), pages)
 
 
 @dataclass
-class BrightnessContrastGamma(ActivePages, Distortion):
+class BrightnessContrastGamma(Distortion):
     """``((x ** gamma) - 0.5) * contrast + 0.5 + brightness``, clamped; ranges at strength 1,
     drawn log-uniformly around 1 for contrast and gamma."""
 
@@ -309,21 +280,17 @@ class BrightnessContrastGamma(ActivePages, Distortion):
             "gamma": log_uniform(*self.gamma),
         }
 
-    def _apply(self, image: Tensor, params: dict[str, Tensor]) -> Tensor:
-        if not bool(params["active"].any()):
-            return image
+    def _apply_(self, image: Tensor, params: dict[str, Tensor], pages: Tensor | None) -> Tensor:
         b, c, g = (_per_page(params[k]) for k in ("brightness", "contrast", "gamma"))
-        keep = None if bool(params["active"].all()) else _per_page(~params["active"])
 
         def block(x: Tensor, r0: int, r1: int) -> Tensor:
-            y = x.log().mul_(g).exp_().sub_(0.5).mul_(c).add_(0.5 + b).clamp_(0.0, 1.0)
-            return y if keep is None else torch.where(keep, x, y)  # exactly x when inactive
+            return x.log_().mul_(g).exp_().sub_(0.5).mul_(c).add_(0.5 + b).clamp_(0.0, 1.0)
 
-        return map_rows(image, block)
+        return map_rows_(image, block, pages)
 
 
 @dataclass
-class Moire(ActivePages, Distortion):
+class Moire(Distortion):
     """Moire of a photographed screen: the product of two fine gratings (periods near the pixel
     pitch, slightly different frequency and angle) gives slow interference fringes; each
     channel's grating is phase-shifted (sub-pixels), so the fringes are coloured."""
@@ -348,10 +315,8 @@ class Moire(ActivePages, Distortion):
             "phase": uniform(g, (batch, 3), 0.0, 2 * math.pi),
         }
 
-    def _apply(self, image: Tensor, params: dict[str, Tensor]) -> Tensor:
-        if not bool(params["active"].any()):
-            return image
-        amp = _per_page(active_scale(params, params["amplitude"]))
+    def _apply_(self, image: Tensor, params: dict[str, Tensor], pages: Tensor | None) -> Tensor:
+        amp = _per_page(params["amplitude"])
         w = 2 * math.pi * params["freq"]  # [B, 2]
         kx, ky = w * torch.cos(params["angle"]), w * torch.sin(params["angle"])
         xs = torch.arange(image.shape[-1], device=image.device, dtype=torch.float32)
@@ -366,6 +331,6 @@ class Moire(ActivePages, Distortion):
             by1, by2 = _per_page(ky[:, 0]) * ys, _per_page(ky[:, 1]) * ys  # [B, 1, R, 1]
             g1 = (c1 * torch.cos(by1)).addcmul_(s1, torch.sin(by1), value=-1.0)
             g2 = (c2 * torch.cos(by2)).addcmul_(s2, torch.sin(by2), value=-1.0)
-            return g2.mul_(g1).mul_(amp).add_(1.0).mul_(x).clamp_(0.0, 1.0)
+            return x.mul_(g2.mul_(g1).mul_(amp).add_(1.0)).clamp_(0.0, 1.0)
 
-        return map_rows(image, block)
+        return map_rows_(image, block, pages)
