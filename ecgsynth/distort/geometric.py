@@ -7,7 +7,9 @@ The warp from a clean page ``x`` to the distorted image ``u`` is ``u + e(u) = H 
 * ``e`` ``[B, 2, h, w]``: a smooth non-rigid displacement on a coarse node grid spanning the
   output image (crease folds, page curl, paper waviness), in output pixels.
 
-The image is resampled once, through ``x = H^-1 (u + e(u))`` (kornia ``remap``). Points move
+The image is resampled once, through ``x = H^-1 (u + e(u))`` (``grid_sample``, as kornia's
+``remap``), in blocks of output rows whose sampling map is interpolated from the exact map on a
+coarse grid as they go (the full-resolution map is never stored). Points move
 forward: ``u`` solves ``u = H x - e(u)`` by fixed-point iteration (``e`` is a contraction by
 construction); the residual is checked and a warp that cannot move its points raises instead of
 desynchronising them. Masks are resampled from a 2x2-OR-dilated copy with nearest sampling
@@ -23,13 +25,14 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 from kornia.geometry.linalg import transform_points
-from kornia.geometry.transform import get_perspective_transform, remap
+from kornia.geometry.transform import get_perspective_transform
 from torch import Tensor
 
 from .base import Distortion
 
 NODES = (24, 32)  # coarse displacement grid (rows, cols) over the output image
 MAP_STRIDE = 8  # the sampling map is exact every MAP_STRIDE pixels, bilinear in between
+WARP_BLOCK = 1 << 22  # output elements per row block on the CPU (grid_sample likes large ones)
 FIXED_POINT_STEPS = 12
 MAX_RESIDUAL_PX = 0.05
 
@@ -153,88 +156,54 @@ class GeometricWarp:
         return field
 
     def apply(self, batch: dict, params: dict[str, Tensor]) -> dict:
-        """Warp ``image``, ``mask``/``mask_bits``, ``points`` and ``boxes`` of ``batch``."""
-        image = batch["image"]
-        b, _, height, width = image.shape
+        """Warp ``image``, ``mask_bits``/``mask``, ``points`` and ``boxes`` of ``batch`` into new
+        tensors; pages without the warp are copied bit-exact, and cost no resampling."""
+        image, bits = batch["image"], batch["mask_bits"]
         dev = image.device
         hom = params["homography"].to(dev)
-        field = params["field"].to(dev)
-        sx, sy = self._source_map(hom, field, height, width)  # normalised to [-1, 1]
-        # pixels whose preimage lies off the page show the background (desk, scanner lid)
-        mx, my = 1 + 1 / (width - 1), 1 + 1 / (height - 1)  # half a pixel beyond the border
-        inside = (sx.abs() <= mx) & (sy.abs() <= my)
-        warped = remap(image, sx, sy, mode="bilinear", padding_mode="border", align_corners=True,
-                       normalized_coordinates=True)  # fmt: skip
-        background = params["background"].to(dev).view(b, 3, 1, 1)
+        active = params["active"].cpu()
         out = dict(batch)
-        out["image"] = torch.where(inside[:, None], warped, background).clamp_(0, 1)
-
-        # nearest sampling half a pixel up-left of the preimage picks its floor pixel, whose
-        # dilated flags hold the whole 2x2 neighbourhood of the preimage
-        bits = _dilate_or(batch["mask_bits"])
-        moved = remap(bits[:, None].float(), sx - 1 / (width - 1), sy - 1 / (height - 1),
-                      mode="nearest", padding_mode="zeros", align_corners=True,
-                      normalized_coordinates=True)  # fmt: skip
-        out["mask_bits"] = moved[:, 0].round().to(torch.int32)
-        out["mask"] = lowest_channel(out["mask_bits"])
-
-        out["points"] = self.move_points(batch["points"], params)
-        out["boxes"] = self._move_boxes(batch["boxes"], params)
+        warped, moved = torch.empty_like(image), torch.empty_like(bits)
+        labels = torch.empty_like(batch["mask"])
+        for a, b in _runs(~active):
+            warped[a:b], moved[a:b], labels[a:b] = image[a:b], bits[a:b], batch["mask"][a:b]
+        # on the CPU one page at a time: the source rows a block reads stay in cache
+        runs = _runs(active) if dev.type != "cpu" else [(i, i + 1) for i in _pages(active)]
+        for a, b in runs:
+            source = _SourceRows(hom[a:b], params["field"][a:b].to(dev), *image.shape[-2:])
+            background = params["background"][a:b].to(dev, image.dtype)
+            _warp_pages(image[a:b], bits[a:b], source, background, warped[a:b], moved[a:b],
+                        labels[a:b])  # fmt: skip
+        out["image"], out["mask_bits"], out["mask"] = warped, moved, labels
+        keep = params["active"].to(dev)
+        for key, fn in (("points", self.move_points), ("boxes", self._move_boxes)):
+            new = fn(batch[key], params)  # pages without the warp are kept bit-exact
+            out[key] = torch.where(keep.view(-1, *([1] * (new.dim() - 1))), new, batch[key])
         out["homography"] = hom
-        active = params["active"].to(dev)
-        if not bool(active.all()):  # pages without the warp are kept bit-exact
-            for key in ("image", "mask_bits", "mask", "points", "boxes"):
-                keep = active.view(-1, *([1] * (out[key].dim() - 1)))
-                out[key] = torch.where(keep, out[key], batch[key])
         return out
-
-    @staticmethod
-    def _source_map(hom: Tensor, field: Tensor, height: int, width: int) -> tuple[Tensor, Tensor]:
-        """Preimage ``x = H^-1 (u + e(u))`` of every output pixel, in coordinates normalised to
-        [-1, 1] (``align_corners=True``): ``sx, sy`` ``[B, H, W]``.
-
-        The map is smooth (a homography plus a smooth field), so it is evaluated exactly on a
-        grid every ``MAP_STRIDE`` pixels and interpolated bilinearly (error well below 0.01 px).
-        """
-        b, dev = hom.shape[0], hom.device
-        ch, cw = (height - 1) // MAP_STRIDE + 2, (width - 1) // MAP_STRIDE + 2
-        ys = torch.arange(ch, device=dev, dtype=torch.float32) * MAP_STRIDE
-        xs = torch.arange(cw, device=dev, dtype=torch.float32) * MAP_STRIDE
-        gy, gx = torch.meshgrid(ys, xs, indexing="ij")
-        span = torch.tensor([width - 1, height - 1], device=dev, dtype=torch.float32)
-        node = torch.stack([gx, gy], -1).expand(b, ch, cw, 2)
-        disp = _sample_field(field, (node.reshape(b, -1, 2) * (2 / span) - 1))
-        inv = torch.linalg.inv(hom.double()).float()
-        src = transform_points(inv, node.reshape(b, -1, 2) + disp).view(b, ch, cw, 2)
-        src = src * (2 / span) - 1
-        # coarse node (i, j) sits at pixel (i, j) * MAP_STRIDE: crop after upsampling
-        size = ((ch - 1) * MAP_STRIDE + 1, (cw - 1) * MAP_STRIDE + 1)
-        full = F.interpolate(src.permute(0, 3, 1, 2), size, mode="bilinear", align_corners=True)
-        full = full[:, :, :height, :width]
-        return full[:, 0], full[:, 1]
 
     def move_points(self, points: Tensor, params: dict[str, Tensor]) -> Tensor:
         """Forward-map ``[B, ..., 2]`` clean pixel points (NaN stays NaN); raises if the fixed
         point iteration does not converge."""
         b = points.shape[0]
         flat = points.reshape(b, -1, 2)
+        finite = torch.isfinite(flat).all(-1, keepdim=True)
         hom = params["homography"].to(points.device)
         field = params["field"].to(points.device)
         height, width = (int(v) for v in params["size"][0])
-        target = transform_points(hom, flat)
-        u = target.clone()
+        target = transform_points(hom, torch.where(finite, flat, 0.0))
+        u = target
         scale = torch.tensor([2 / (width - 1), 2 / (height - 1)], device=points.device)
         for _ in range(FIXED_POINT_STEPS):
-            e = _sample_field(field, u * scale - 1)
-            u = target - e
+            u = target - _sample_field(field, u * scale - 1)
         residual = (u + _sample_field(field, u * scale - 1) - target).abs()
-        worst = float(torch.nan_to_num(residual, nan=0.0).max()) if residual.numel() else 0.0
+        worst = float(residual.max()) if residual.numel() else 0.0
         if worst > MAX_RESIDUAL_PX:
             raise RuntimeError(
                 f"geometric warp cannot move trace points exactly (residual {worst:.3f} px): "
                 "the displacement field is too steep; lower fold_shift/curl/waviness"
             )
-        return u.view_as(points)
+        return torch.where(finite, u, float("nan")).view_as(points)
 
     def _move_boxes(self, boxes: Tensor, params: dict[str, Tensor]) -> Tensor:
         """Bounding boxes ``[B, K, 4]`` of the warped box outlines (16 samples per edge)."""
@@ -251,27 +220,110 @@ class GeometricWarp:
 
 
 def _sample_field(field: Tensor, normalized: Tensor) -> Tensor:
-    """Bilinear field values ``[B, N, 2]`` at normalised positions ``[B, N, 2]`` (NaN-safe)."""
-    finite = torch.isfinite(normalized)
-    grid = torch.where(finite, normalized, torch.zeros_like(normalized))[:, :, None, :]
-    values = F.grid_sample(field, grid, mode="bilinear", padding_mode="border", align_corners=True)
-    values = values[..., 0].transpose(1, 2)
-    return torch.where(finite, values, torch.full_like(values, float("nan")))
+    """Bilinear field values ``[B, N, 2]`` at finite normalised positions ``[B, N, 2]``."""
+    values = F.grid_sample(field, normalized[:, :, None, :], mode="bilinear",
+                           padding_mode="border", align_corners=True)  # fmt: skip
+    return values[..., 0].transpose(1, 2)
 
 
-def _dilate_or(bits: Tensor) -> Tensor:
-    """``bits | right | down | down-right`` neighbour: each pixel holds its 2x2 block's flags."""
-    out = bits.clone()
-    out[:, :, :-1] |= bits[:, :, 1:]
-    out[:, :-1, :] |= out[:, 1:, :].clone()
+class _SourceRows:
+    """The preimage ``x = H^-1 (u + e(u))`` of every output pixel ``u``, in coordinates
+    normalised to [-1, 1] (``align_corners=True``), a block of rows at a time: exact on the
+    nodes of a grid every :data:`MAP_STRIDE` pixels, bilinear in between (error well below
+    0.01 px). The nodes are interpolated along the rows once (``[B, ch, W, 2]``, small); each
+    block of rows is one blend of two of those, so the full-resolution map is never stored."""
+
+    def __init__(self, hom: Tensor, field: Tensor, height: int, width: int) -> None:
+        b, dev = hom.shape[0], hom.device
+        ch, cw = (height - 1) // MAP_STRIDE + 2, (width - 1) // MAP_STRIDE + 2
+        ys = torch.arange(ch, device=dev, dtype=torch.float32) * MAP_STRIDE
+        xs = torch.arange(cw, device=dev, dtype=torch.float32) * MAP_STRIDE
+        gy, gx = torch.meshgrid(ys, xs, indexing="ij")
+        span = torch.tensor([width - 1, height - 1], device=dev, dtype=torch.float32)
+        node = torch.stack([gx, gy], -1).expand(b, ch, cw, 2).reshape(b, -1, 2)
+        disp = _sample_field(field, node * (2 / span) - 1)
+        inv = torch.linalg.inv(hom.double()).float()
+        src = transform_points(inv, node + disp) * (2 / span) - 1  # [B, ch * cw, 2]
+        # node j sits at pixel j * MAP_STRIDE: interpolate along the rows, crop to the width
+        src = src.view(b, ch, cw, 2).permute(0, 3, 1, 2).reshape(b * 2 * ch, 1, cw)
+        wide = F.interpolate(src, size=(cw - 1) * MAP_STRIDE + 1, mode="linear", align_corners=True)
+        self.mid = wide.view(b, 2, ch, -1)[..., :width].permute(0, 2, 3, 1).contiguous()
+
+    def rows(self, r0: int, r1: int) -> Tensor:
+        """The map of output rows ``r0:r1``: ``[B, r1 - r0, W, 2]`` (a new tensor)."""
+        pos = torch.arange(r0, r1, device=self.mid.device)
+        i0 = pos // MAP_STRIDE
+        frac = (pos - i0 * MAP_STRIDE).float().mul_(1 / MAP_STRIDE)[:, None, None]
+        return self.mid.index_select(1, i0).lerp_(self.mid.index_select(1, i0 + 1), frac)
+
+
+def _warp_pages(image: Tensor, bits: Tensor, source: _SourceRows, background: Tensor,
+                out_image: Tensor, out_bits: Tensor, out_labels: Tensor) -> None:  # fmt: skip
+    """Resample ``image`` ``[S, 3, H, W]`` and ``bits`` ``[S, H, W]`` through ``source`` into
+    ``out_image``, ``out_bits`` and their class map ``out_labels``, one block of rows at a time.
+
+    Pixels whose preimage lies off the page show ``background`` ``[S, 3]`` (desk, scanner lid).
+    The mask takes the 2x2-OR-dilated flags of the pixel at the floor of the preimage, which
+    hold every pixel bilinear sampling reads there (conservative: traces never break); a floor
+    off the page reads the zero border of the flags.
+    """
+    s, c, height, width = image.shape
+    flags = _dilated_flags(bits).view(s, -1)  # [S, (H + 2) * (W + 2)]
+    background = background.view(s, c, 1, 1)
+    half = torch.tensor([(width - 1) / 2, (height - 1) / 2], device=image.device)
+    rows = max(1, WARP_BLOCK // (s * c * width)) if image.device.type == "cpu" else height
+    for r0 in range(0, height, rows):
+        r1 = min(height, r0 + rows)
+        grid = source.rows(r0, r1)
+        sampled = F.grid_sample(image, grid, mode="bilinear", padding_mode="border",
+                                align_corners=True)  # fmt: skip
+        x, y = grid.add_(1).mul_(half).unbind(-1)  # preimage in pixels
+        inside = (x >= -0.5) & (x <= width - 0.5) & (y >= -0.5) & (y <= height - 0.5)
+        dst = out_image[:, :, r0:r1]
+        torch.where(inside[:, None], sampled, background, out=dst).clamp_(0, 1)
+        col = x.floor().clamp_(-1, width).add_(1)  # flag coordinates (zero border at 0, W + 1)
+        index = y.floor().clamp_(-1, height).add_(1).mul_(width + 2).add_(col).long()
+        taken = flags.gather(1, index.view(s, -1)).view(s, r1 - r0, width)
+        out_bits[:, r0:r1] = taken
+        out_labels[:, r0:r1] = lowest_channel(taken)
+
+
+def _pages(flags: Tensor) -> list[int]:
+    return flags.nonzero().flatten().tolist()
+
+
+def _runs(flags: Tensor) -> list[tuple[int, int]]:
+    """``(start, stop)`` of every run of consecutive True values of ``flags`` ``[B]`` (CPU)."""
+    runs, start = [], None
+    for i, flag in enumerate([*flags.tolist(), False]):
+        if flag and start is None:
+            start = i
+        elif not flag and start is not None:
+            runs.append((start, i))
+            start = None
+    return runs
+
+
+def _dilated_flags(bits: Tensor) -> Tensor:
+    """``bits`` ``[S, H, W]`` ORed with their right, lower and lower-right neighbours (each
+    pixel holds its 2x2 block's flags), inside a zero border: ``[S, H + 2, W + 2]``."""
+    s, h, w = bits.shape
+    out = bits.new_empty(s, h + 2, w + 2)
+    out[:, [0, -1]] = 0
+    out[:, :, [0, -1]] = 0
+    inner = out[:, 1:-1, 1:-1]
+    inner.copy_(bits)
+    inner[:, :, :-1] |= bits[:, :, 1:]
+    inner[:, :-1, :] |= bits[:, 1:, :]
+    inner[:, :-1, :-1] |= bits[:, 1:, 1:]
     return out
 
 
 def lowest_channel(bits: Tensor) -> Tensor:
-    """Class map ``[B, H, W]`` uint8: 1 + lowest set bit of ``bits`` (0 where none)."""
-    lowest = bits & -bits
-    labels = torch.log2(lowest.clamp(min=1).float()).round().to(torch.uint8) + 1
-    return torch.where(bits != 0, labels, torch.zeros_like(labels))
+    """Class map ``[B, H, W]`` uint8: 1 + lowest set bit of ``bits`` (0 where none), read off
+    the float32 exponent of the lowest set bit (exact for powers of two)."""
+    lowest = (bits & -bits).float().view(torch.int32)
+    return lowest.bitwise_right_shift_(23).sub_(126).clamp_(min=0).to(torch.uint8)
 
 
 @dataclass
