@@ -74,6 +74,24 @@ class Distortion:
         raise NotImplementedError
 
 
+class Scratch:
+    """Named buffers reused from call to call: on the CPU every fresh full-size batch tensor
+    costs page faults (~20 ms per 200-dpi page), more than most effects compute. Holds the
+    memory between calls; not for use by two threads at once."""
+
+    def __init__(self) -> None:
+        self._buffers: dict[str, Tensor] = {}
+
+    def get(self, name: str, like: Tensor, shape: tuple[int, ...] | None = None) -> Tensor:
+        """A buffer of ``like``'s dtype and device and ``shape`` (default ``like.shape``);
+        contents undefined."""
+        shape = tuple(like.shape) if shape is None else shape
+        buf = self._buffers.get(name)
+        if buf is None or (buf.shape, buf.dtype, buf.device) != (shape, like.dtype, like.device):
+            buf = self._buffers[name] = like.new_empty(shape)
+        return buf
+
+
 def params_to_json(params: dict[str, Tensor], index: int) -> dict:
     """Parameters of page ``index`` as JSON-ready lists (large fields summarised)."""
     out = {}

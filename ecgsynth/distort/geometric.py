@@ -28,7 +28,7 @@ from kornia.geometry.linalg import transform_points
 from kornia.geometry.transform import get_perspective_transform
 from torch import Tensor
 
-from .base import Distortion
+from .base import Distortion, Scratch
 
 NODES = (24, 32)  # coarse displacement grid (rows, cols) over the output image
 MAP_STRIDE = 8  # the sampling map is exact every MAP_STRIDE pixels, bilinear in between
@@ -66,6 +66,9 @@ class GeometricWarp:
     waviness: float = 0.0
 
     name: str = "geometric"
+
+    def __post_init__(self) -> None:
+        self._scratch = Scratch()  # the dilated mask flags, kept between calls
 
     def sample(self, batch: int, height: int, width: int, generator: torch.Generator,
                device: torch.device | str = "cpu") -> dict[str, Tensor]:  # fmt: skip
@@ -172,8 +175,9 @@ class GeometricWarp:
         for a, b in runs:
             source = _SourceRows(hom[a:b], params["field"][a:b].to(dev), *image.shape[-2:])
             background = params["background"][a:b].to(dev, image.dtype)
-            _warp_pages(image[a:b], bits[a:b], source, background, warped[a:b], moved[a:b],
-                        labels[a:b])  # fmt: skip
+            flags = self._scratch.get("flags", bits, (b - a, bits.shape[1] + 2, bits.shape[2] + 2))
+            _warp_pages(image[a:b], _dilate_flags(bits[a:b], flags), source, background,
+                        warped[a:b], moved[a:b], labels[a:b])  # fmt: skip
         out["image"], out["mask_bits"], out["mask"] = warped, moved, labels
         keep = params["active"].to(dev)
         for key, fn in (("points", self.move_points), ("boxes", self._move_boxes)):
@@ -257,18 +261,18 @@ class _SourceRows:
         return self.mid.index_select(1, i0).lerp_(self.mid.index_select(1, i0 + 1), frac)
 
 
-def _warp_pages(image: Tensor, bits: Tensor, source: _SourceRows, background: Tensor,
+def _warp_pages(image: Tensor, flags: Tensor, source: _SourceRows, background: Tensor,
                 out_image: Tensor, out_bits: Tensor, out_labels: Tensor) -> None:  # fmt: skip
-    """Resample ``image`` ``[S, 3, H, W]`` and ``bits`` ``[S, H, W]`` through ``source`` into
-    ``out_image``, ``out_bits`` and their class map ``out_labels``, one block of rows at a time.
+    """Resample ``image`` ``[S, 3, H, W]`` and its mask through ``source`` into ``out_image``,
+    ``out_bits`` and their class map ``out_labels``, one block of rows at a time.
 
     Pixels whose preimage lies off the page show ``background`` ``[S, 3]`` (desk, scanner lid).
-    The mask takes the 2x2-OR-dilated flags of the pixel at the floor of the preimage, which
-    hold every pixel bilinear sampling reads there (conservative: traces never break); a floor
-    off the page reads the zero border of the flags.
+    The mask takes the :func:`_dilate_flags` ``flags`` ``[S, H + 2, W + 2]`` of the pixel at the
+    floor of the preimage, which hold every pixel bilinear sampling reads there (conservative:
+    traces never break); a floor off the page reads the zero border.
     """
     s, c, height, width = image.shape
-    flags = _dilated_flags(bits).view(s, -1)  # [S, (H + 2) * (W + 2)]
+    flags = flags.view(s, -1)
     background = background.view(s, c, 1, 1)
     half = torch.tensor([(width - 1) / 2, (height - 1) / 2], device=image.device)
     rows = max(1, WARP_BLOCK // (s * c * width)) if image.device.type == "cpu" else height
@@ -304,11 +308,10 @@ def _runs(flags: Tensor) -> list[tuple[int, int]]:
     return runs
 
 
-def _dilated_flags(bits: Tensor) -> Tensor:
+def _dilate_flags(bits: Tensor, out: Tensor) -> Tensor:
     """``bits`` ``[S, H, W]`` ORed with their right, lower and lower-right neighbours (each
-    pixel holds its 2x2 block's flags), inside a zero border: ``[S, H + 2, W + 2]``."""
-    s, h, w = bits.shape
-    out = bits.new_empty(s, h + 2, w + 2)
+    pixel holds its 2x2 block's flags), inside a zero border, into ``out`` ``[S, H + 2, W + 2]``
+    (returned)."""
     out[:, [0, -1]] = 0
     out[:, :, [0, -1]] = 0
     inner = out[:, 1:-1, 1:-1]

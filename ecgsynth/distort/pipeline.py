@@ -23,13 +23,16 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor
 
-from .base import Distortion, params_to_json
+from .base import Distortion, Scratch, params_to_json
 from .geometric import GeometricWarp
 
 
 @dataclass
 class Pipeline:
-    """``page`` effects, an optional ``warp``, ``camera`` effects (see module docstring)."""
+    """``page`` effects, an optional ``warp``, ``camera`` effects (see module docstring).
+
+    With a warp, the page stage works in a buffer the pipeline keeps between calls (the warp
+    writes the image that is returned), so a pipeline is not for two threads at once."""
 
     page: list[Distortion] = field(default_factory=list)
     warp: GeometricWarp | None = None
@@ -37,6 +40,7 @@ class Pipeline:
 
     def __post_init__(self) -> None:
         self._keys = [f"{i}:{e.name}" for i, e in enumerate(self.page + self.camera)]
+        self._scratch = Scratch()
 
     @property
     def empty(self) -> bool:
@@ -79,13 +83,20 @@ class Pipeline:
                 owned = True
             else:
                 if not owned:
-                    out["image"], owned = out["image"].clone(), True
+                    out["image"], owned = self._working_copy(out["image"]), True
                 out["image"] = effect.apply_(out["image"], params[key])
             if timings is not None:
                 if out["image"].is_cuda:
                     torch.cuda.synchronize()
                 timings[key] = timings.get(key, 0.0) + time.perf_counter() - start
         return out
+
+    def _working_copy(self, image: Tensor) -> Tensor:
+        """A copy of ``image`` to change in place: before a warp (which writes the image that is
+        returned), a buffer kept between calls."""
+        if self.warp is None:
+            return image.clone()
+        return self._scratch.get("page", image).copy_(image)
 
     def __call__(self, batch: dict, generators: Sequence[torch.Generator]) -> dict:
         """Sample, apply, and record each page's parameters in ``meta[i]["distortion"]``."""

@@ -161,16 +161,14 @@ _LUMA_Q = [16, 11, 10, 16, 24, 40, 51, 61, 12, 12, 14, 19, 26, 58, 60, 55, 14, 1
 _CHROMA_Q = [17, 18, 24, 47] + [99] * 4 + [18, 21, 26, 66] + [99] * 4 + [24, 26, 56] + [99] * 5
 _CHROMA_Q += [47, 66] + [99] * 38
 _TO_CHROMA = [[-0.168736, -0.331264, 0.5], [0.5, -0.418688, -0.081312]]  # Cb, Cr from RGB
-_FROM_CHROMA = [[0.0, 1.402], [-0.344136, -0.714136], [1.772, 0.0]]  # RGB from Cb, Cr
 
 
-def _dct8(device: torch.device) -> Tensor:
-    """The orthonormal 8-point DCT-II matrix ``D`` ``[8, 8]``: a block's coefficients are
-    ``D X D^T``."""
+def _dct64(device: torch.device) -> Tensor:
+    """2-D 8x8 DCT-II (orthonormal) as a ``[64, 64]`` matrix on row-major flattened blocks."""
     n = torch.arange(8, dtype=torch.float64)
     d = torch.cos((2 * n[None, :] + 1) * n[:, None] * math.pi / 16) * math.sqrt(2 / 8)
     d[0] /= math.sqrt(2)
-    return d.float().to(device)
+    return torch.kron(d, d).float().to(device)
 
 
 @dataclass
@@ -190,50 +188,49 @@ class JPEG(Distortion):
         scale = torch.where(q < 50, 5000 / q, 200 - 2 * q)[:, None]
         base = torch.tensor([_LUMA_Q, _CHROMA_Q], device=image.device, dtype=torch.float32)
         tables = ((base[None] * scale[:, None] + 50) / 100).floor().clamp(1, 255) / 255.0
-        # [S, 2, 1, 1, 8, 1, 8]: step of coefficient (u, v) in the blocked layout of _code_blocks
-        steps = tables.view(-1, 2, 1, 1, 8, 1, 8)
-        dct = _dct8(image.device)
+        dct = _dct64(image.device)
+        # quantisation folded into per-page transforms: coef / q = x @ (D^T / q)
+        fwd = dct.T[None, None] / tables[:, :, None, :]  # [S, 2, 64, 64]
+        inv = tables[:, :, :, None] * dct[None, None]
         to_c = torch.tensor(_TO_CHROMA, device=image.device)
-        from_c = torch.tensor(_FROM_CHROMA, device=image.device)
 
         def block(x: Tensor, r0: int, r1: int) -> Tensor:
-            return _jpeg_rows(x, steps, dct, to_c, from_c)
+            return _jpeg_rows(x, fwd, inv, to_c)
 
         return map_rows_(image, block, pages, multiple=16)
 
 
-def _jpeg_rows(x: Tensor, steps: Tensor, dct: Tensor, to_c: Tensor, from_c: Tensor) -> Tensor:
+def _jpeg_rows(x: Tensor, fwd: Tensor, inv: Tensor, to_c: Tensor) -> Tensor:
     """Encode and decode rows ``x`` ``[S, 3, n, W]`` (``n`` a multiple of 16 unless they end the
-    image) with per-page quantisation steps ``[S, 2, 1, 1, 8, 1, 8]`` (luma, chroma)."""
+    image) with per-page quantising DCT matrices ``fwd``/``inv`` ``[S, 2, 64, 64]`` (luma,
+    chroma)."""
     b, _, n, w = x.shape
     rp, wp = -(-n // 16) * 16, -(-w // 16) * 16
     if n % 2 or w % 2:  # odd sizes: pad once so that 2x2 chroma pooling tiles the block
         x = F.pad(x, (0, w % 2, 0, n % 2), mode="replicate")
     luma = (x[:, :1] * 0.299).add_(x[:, 1:2], alpha=0.587).add_(x[:, 2:], alpha=0.114)
     luma = F.pad(luma.sub_(0.5), (0, wp - x.shape[-1], 0, rp - x.shape[-2]), mode="replicate")
-    luma = _code_blocks(luma, steps[:, 0], dct).add_(0.5)  # [S, 1, rp, wp]
+    luma = _code_blocks(luma, fwd[:, 0], inv[:, 0]).add_(0.5)  # [S, 1, rp, wp]
     pooled = x[..., 0::2, :] + x[..., 1::2, :]
     pooled = (pooled[..., 0::2] + pooled[..., 1::2]).mul_(0.25)
     pad = (0, wp // 2 - pooled.shape[-1], 0, rp // 2 - pooled.shape[-2])
     pooled = F.pad(pooled, pad, mode="replicate")  # [S, 3, rp/2, wp/2]
     chroma = torch.matmul(to_c, pooled.flatten(2)).view(b, 2, rp // 2, wp // 2)
-    chroma = _code_blocks(chroma, steps[:, 1], dct)
-    contrib = torch.matmul(from_c, chroma.flatten(2)).view(b, 3, rp // 2, 1, wp // 2, 1)
-    y = luma.view(b, 1, rp // 2, 2, wp // 2, 2) + contrib  # chroma upsampled 2x (nearest)
-    y = y.view(b, 3, rp, wp)[:, :, :n, :w]
+    cb, cr = _code_blocks(chroma, fwd[:, 1], inv[:, 1]).unbind(1)
+    # RGB = Y + (1.402 Cr, -0.344136 Cb - 0.714136 Cr, 1.772 Cb), chroma upsampled 2x (nearest)
+    delta = torch.stack([cr * 1.402, (cb * -0.344136).add_(cr, alpha=-0.714136), cb * 1.772], 1)
+    delta = delta.repeat_interleave(2, -1)[:, :, :, None]  # [S, 3, rp/2, 1, wp]
+    y = (luma.view(b, 1, rp // 2, 2, wp) + delta).view(b, 3, rp, wp)[:, :, :n, :w]
     return y.mul_(255.0).round_().clamp_(0, 255).mul_(1 / 255.0)
 
 
-def _code_blocks(x: Tensor, steps: Tensor, dct: Tensor) -> Tensor:
-    """Quantised DCT round trip of ``x`` ``[S, C, R, W]`` (multiples of 8) with per-page
-    ``steps`` ``[S, 1, 1, 8, 1, 8]``, separably: rows of each block by ``D @``, columns by
-    ``@ D^T``, in the image's own layout (no block transposes)."""
+def _code_blocks(x: Tensor, fwd: Tensor, inv: Tensor) -> Tensor:
+    """Quantised DCT round trip of ``x`` ``[B, C, R, W]`` (multiples of 8) with per-page
+    ``fwd``/``inv`` ``[B, 64, 64]``."""
     b, c, r, w = x.shape
-    coef = torch.matmul(dct, x.view(b, c, r // 8, 8, w))
-    coef = torch.matmul(coef.view(b, c, r // 8, 8, w // 8, 8), dct.T)
-    coef = coef.div_(steps).round_().mul_(steps)
-    back = torch.matmul(coef, dct).view(b, c, r // 8, 8, w)
-    return torch.matmul(dct.T, back).view(b, c, r, w)
+    blocks = x.reshape(b, c, r // 8, 8, w // 8, 8).permute(0, 1, 2, 4, 3, 5).reshape(b, -1, 64)
+    back = torch.bmm(torch.bmm(blocks, fwd).round_(), inv)
+    return back.view(b, c, r // 8, w // 8, 8, 8).permute(0, 1, 2, 4, 3, 5).reshape(b, c, r, w)
 
 
 @dataclass
