@@ -172,6 +172,19 @@ def map_rows_(image: Tensor, fn: Callable[[Tensor, int, int], Tensor], pages: Te
     """
     height = image.shape[-2]
     shape = (image.shape[0] if pages is None else len(pages), *image.shape[1:])
+    # index_copy_ into a strided block is slow on the CPU: there, copy page by page
+    targets = pages.tolist() if pages is not None and image.device.type == "cpu" else None
+
+    def write(rows: Tensor, r0: int, r1: int) -> None:
+        dst = image[:, :, r0:r1]
+        if targets is not None:
+            for i, page in enumerate(targets):
+                dst[page].copy_(rows[i])
+        elif pages is not None:
+            dst.index_copy_(0, pages, rows)
+        elif rows.data_ptr() != dst.data_ptr():
+            dst.copy_(rows)
+
     pending = None
     for r0, r1 in row_blocks(shape, image.device, multiple):
         if halo:
@@ -184,19 +197,11 @@ def map_rows_(image: Tensor, fn: Callable[[Tensor, int, int], Tensor], pages: Te
         else:
             block = select(image[:, :, r0:r1], pages)
         if pending is not None:
-            _write_rows(image, *pending, pages)
+            write(*pending)
         pending = fn(block, r0, r1), r0, r1
     if pending is not None:
-        _write_rows(image, *pending, pages)
+        write(*pending)
     return image
-
-
-def _write_rows(image: Tensor, rows: Tensor, r0: int, r1: int, pages: Tensor | None) -> None:
-    dst = image[:, :, r0:r1]
-    if pages is not None:
-        dst.index_copy_(0, pages, rows)
-    elif rows.data_ptr() != dst.data_ptr():
-        dst.copy_(rows)
 
 
 def bspline_weights(pos: Tensor, n_ctrl: int) -> Tensor:

@@ -487,9 +487,13 @@ class Shadow(Distortion):
         u, v = dx * c + dy * s, -dx * s + dy * c
         a, b = _page(params["axes"][:, 0]), _page(params["axes"][:, 1])
         inside = 1 - torch.sqrt((u / a) ** 2 + (v / b) ** 2)  # > 0 inside, ~distance / axis
-        m = torch.sigmoid(inside * a / _page(params["softness"]) * 4)
-        dark = params["darkness"][:, None] * params["tint"]  # [S, 3]
-        return multiply_field_(image, 1 - m * dark[:, :, None, None], pages)
+        up = Upsampler(torch.sigmoid(inside * a / _page(params["softness"]) * 4), *image.shape[-2:])
+        dark = (params["darkness"][:, None] * params["tint"])[:, :, None, None]  # [S, 3, 1, 1]
+
+        def block(x: Tensor, r0: int, r1: int) -> Tensor:  # x (1 - m dark): the tint per channel
+            return x.addcmul_(x * up.rows(r0, r1), dark, value=-1.0)
+
+        return map_rows_(image, block, pages)
 
 
 @dataclass

@@ -81,15 +81,17 @@ class ShotNoise(Distortion):
 
 def _convolve_pages_(image: Tensor, kernels: Tensor, selected: Tensor) -> Tensor:
     """Convolve the ``selected`` pages ``[S]`` of ``image`` with their ``kernels`` ``[S, K, K]``
-    in place (edge-replicated borders), as one grouped convolution per row block."""
+    in place (edge-replicated borders), as one grouped convolution per row block (channels
+    last on the CPU: oneDNN's depthwise kernels are about twice as fast on it)."""
     c, k = image.shape[1], kernels.shape[-1]
     weight = kernels.to(image.dtype).repeat_interleave(c, 0)[:, None]  # [S * C, 1, K, K]
     pages = None if len(selected) == image.shape[0] else selected
+    layout = torch.channels_last if image.device.type == "cpu" else torch.contiguous_format
 
     def block(x: Tensor, r0: int, r1: int) -> Tensor:
         n = x.shape[0] * c
-        out = F.conv2d(x.reshape(1, n, *x.shape[-2:]), weight, groups=n)
-        return out.view(x.shape[0], c, r1 - r0, -1)
+        x = x.reshape(1, n, *x.shape[-2:]).contiguous(memory_format=layout)
+        return F.conv2d(x, weight, groups=n).view(-1, c, r1 - r0, image.shape[-1])
 
     return map_rows_(image, block, pages, halo=k // 2)
 
