@@ -191,9 +191,10 @@ class JPEG(Distortion):
         base = torch.tensor([_LUMA_Q, _CHROMA_Q], device=image.device, dtype=torch.float32)
         tables = ((base[None] * scale[:, None] + 50) / 100).floor().clamp(1, 255) / 255.0
         dct = _dct64(image.device)
-        # quantisation folded into per-page transforms: coef / q = x @ (D^T / q)
+        # quantisation folded into per-page transforms: coef / q = x @ (D^T / q); decoding
+        # gives 8-bit levels (0..255)
         fwd = dct.T[None, None] / tables[:, :, None, :]  # [S, 2, 64, 64]
-        inv = tables[:, :, :, None] * dct[None, None]
+        inv = tables[:, :, :, None] * (255 * dct)[None, None]
         to_c = torch.tensor(_TO_CHROMA, device=image.device)
 
         def block(x: Tensor, r0: int, r1: int) -> Tensor:
@@ -202,17 +203,18 @@ class JPEG(Distortion):
         return map_rows_(image, block, pages, multiple=16)
 
 
-def _jpeg_rows(x: Tensor, fwd: Tensor, inv: Tensor, to_c: Tensor) -> Tensor:
-    """Encode and decode rows ``x`` ``[S, 3, n, W]`` (``n`` a multiple of 16 unless they end the
-    image) with per-page quantising DCT matrices ``fwd``/``inv`` ``[S, 2, 64, 64]`` (luma,
-    chroma)."""
+def _jpeg_rows(rows: Tensor, fwd: Tensor, inv: Tensor, to_c: Tensor) -> Tensor:
+    """Encode and decode ``rows`` ``[S, 3, n, W]`` (``n`` a multiple of 16 unless they end the
+    image) in place with per-page quantising DCT matrices ``fwd``/``inv`` ``[S, 2, 64, 64]``
+    (luma, chroma; ``inv`` decodes to 8-bit levels)."""
+    x = rows
     b, _, n, w = x.shape
     rp, wp = -(-n // 16) * 16, -(-w // 16) * 16
     if n % 2 or w % 2:  # odd sizes: pad once so that 2x2 chroma pooling tiles the block
         x = F.pad(x, (0, w % 2, 0, n % 2), mode="replicate")
     luma = (x[:, :1] * 0.299).add_(x[:, 1:2], alpha=0.587).add_(x[:, 2:], alpha=0.114)
     luma = F.pad(luma.sub_(0.5), (0, wp - x.shape[-1], 0, rp - x.shape[-2]), mode="replicate")
-    luma = _code_blocks(luma, fwd[:, 0], inv[:, 0]).add_(0.5)  # [S, 1, rp, wp]
+    luma = _code_blocks(luma, fwd[:, 0], inv[:, 0]).add_(127.5)  # [S, 1, rp, wp], 0..255
     pooled = x[..., 0::2, :] + x[..., 1::2, :]
     pooled = (pooled[..., 0::2] + pooled[..., 1::2]).mul_(0.25)
     pad = (0, wp // 2 - pooled.shape[-1], 0, rp // 2 - pooled.shape[-2])
@@ -223,7 +225,7 @@ def _jpeg_rows(x: Tensor, fwd: Tensor, inv: Tensor, to_c: Tensor) -> Tensor:
     delta = torch.stack([cr * 1.402, (cb * -0.344136).add_(cr, alpha=-0.714136), cb * 1.772], 1)
     delta = delta.repeat_interleave(2, -1)[:, :, :, None]  # [S, 3, rp/2, 1, wp]
     y = (luma.view(b, 1, rp // 2, 2, wp) + delta).view(b, 3, rp, wp)[:, :, :n, :w]
-    return y.mul_(255.0).round_().clamp_(0, 255).mul_(1 / 255.0)
+    return torch.mul(y.round_().clamp_(0, 255), 1 / 255.0, out=rows)
 
 
 def _code_blocks(x: Tensor, fwd: Tensor, inv: Tensor) -> Tensor:
