@@ -100,13 +100,24 @@ def _table(kind: str, length: int, device: torch.device) -> Tensor:
     return torch.cat([base, base[: length - TABLE_SIZE]]).to(device)
 
 
-def _windows(kind: str, seed: Tensor, planes: int, r0: int, r1: int, width: int) -> Tensor:
-    """Rows ``r0:r1`` of ``planes`` fields whose every row is a hash-chosen window of the master
-    sequence: ``[B, planes, r1 - r0, W]``."""
-    length = TABLE_SIZE + -(-width // 4096) * 4096
-    windows = _table(kind, length, seed.device).unfold(0, width, 1)  # [L', W] view, no copy
-    start = hash_rows(seed, planes, r0, r1, 1)[..., 0] % TABLE_SIZE  # [B, P, R]
-    return windows.index_select(0, start.flatten()).view(*start.shape, width)
+class FastRows:
+    """Rows of a fast ``"normal"`` or ``"uniform"`` field (:func:`fast_normal_rows`,
+    :func:`fast_uniform_rows`) of ``channels`` channels, rows ``r0:r1`` available: the window
+    of every row is hashed once here, so taking a block of rows is one gather."""
+
+    def __init__(self, kind: str, seed: Tensor, channels: int, r0: int, r1: int, width: int
+                 ) -> None:  # fmt: skip
+        length = TABLE_SIZE + -(-width // 4096) * 4096
+        self.windows = _table(kind, length, seed.device).unfold(0, width, 1)  # [L', W], a view
+        self.start = hash_rows(seed, 2 * channels, r0, r1, 1)[..., 0] % TABLE_SIZE  # [B, 2C, R]
+        self.kind, self.channels, self.r0 = kind, channels, r0
+
+    def rows(self, r0: int, r1: int) -> Tensor:
+        """Rows ``r0:r1`` ``[B, C, r1 - r0, W]``."""
+        start = self.start[:, :, r0 - self.r0 : r1 - self.r0]
+        w = self.windows.index_select(0, start.flatten()).view(*start.shape, -1)
+        total = w[:, : self.channels].add(w[:, self.channels :])
+        return total if self.kind == "normal" else total.frac_()
 
 
 def fast_normal_rows(seed: Tensor, channels: int, r0: int, r1: int, width: int) -> Tensor:
@@ -114,15 +125,13 @@ def fast_normal_rows(seed: Tensor, channels: int, r0: int, r1: int, width: int) 
     each value is ``(a + b) / sqrt(2)`` of two master-sequence values, the windows chosen per
     (page, channel, row) by the hash. Values are i.i.d. within a row; two rows are correlated
     only where both of their windows overlap (probability ~ ``(2 W / 2**22)**2`` per pair)."""
-    w = _windows("normal", seed, 2 * channels, r0, r1, width)
-    return w[:, :channels].add(w[:, channels:])
+    return FastRows("normal", seed, channels, r0, r1, width).rows(r0, r1)
 
 
 def fast_uniform_rows(seed: Tensor, channels: int, r0: int, r1: int, width: int) -> Tensor:
     """Uniform ``(0, 1)`` field rows ``[B, C, r1 - r0, W]``: ``frac(a + b)`` of two master
     values (see :func:`fast_normal_rows`)."""
-    w = _windows("uniform", seed, 2 * channels, r0, r1, width)
-    return torch.frac(w[:, :channels].add(w[:, channels:]))
+    return FastRows("uniform", seed, channels, r0, r1, width).rows(r0, r1)
 
 
 def hash_uniform(seed: Tensor, channels: int, height: int, width: int) -> Tensor:

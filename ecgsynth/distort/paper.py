@@ -21,10 +21,9 @@ from torch import Tensor
 
 from .base import Distortion
 from .noise import (
+    FastRows,
     Upsampler,
     downsample,
-    fast_normal_rows,
-    fast_uniform_rows,
     hash_normal,
     map_rows_,
     multiply_field_,
@@ -106,9 +105,10 @@ class PaperTexture(Distortion):
         )
         up = Upsampler(1 + low, height, width)
         tint, grain = params["tint"][:, :, None, None], _page(params["grain"])
+        noise = FastRows("normal", seed + 1, 1, 0, height, width)
 
         def block(x: Tensor, r0: int, r1: int) -> Tensor:
-            f = fast_normal_rows(seed + 1, 1, r0, r1, width).mul_(grain).add_(up.rows(r0, r1))
+            f = noise.rows(r0, r1).mul_(grain).add_(up.rows(r0, r1))
             return x.mul_(tint).mul_(f).clamp_(0.0, 1.0)
 
         return map_rows_(image, block, pages)
@@ -551,14 +551,15 @@ class Photocopy(Distortion):
 
     def _apply_(self, image: Tensor, params: dict[str, Tensor], pages: Tensor | None) -> Tensor:
         p = {k: _page(params[k]) for k in ("contrast", "threshold", "haze", "speckle", "grain")}
-        mix, seed, width = _page(params["mix"]), params["seed"], image.shape[-1]
+        mix = _page(params["mix"])
+        noise = FastRows("uniform", params["seed"], 1, 0, *image.shape[-2:])
         lo = torch.sigmoid(-p["threshold"] * p["contrast"])
         hi = torch.sigmoid((1 - p["threshold"]) * p["contrast"])
 
         def block(x: Tensor, r0: int, r1: int) -> Tensor:
             lum = (x[:, :1] * 0.299).add_(x[:, 1:2], alpha=0.587).add_(x[:, 2:], alpha=0.114)
             y = torch.sigmoid((lum - p["threshold"]) * p["contrast"]).sub_(lo).div_(hi - lo)
-            u = fast_uniform_rows(seed, 1, r0, r1, width)
+            u = noise.rows(r0, r1)
             y = y.mul_(1 - p["haze"]).addcmul_(u.sub(0.5), p["grain"])
             y = torch.where(u < p["speckle"], 0.1, y)
             return x.lerp_(y.clamp_(0.0, 1.0).expand_as(x), mix)

@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from .base import Distortion
-from .noise import fast_normal_rows, map_rows_, new_seeds, uniform
+from .noise import FastRows, map_rows_, new_seeds, uniform
 
 __all__ = [
     "BrightnessContrastGamma",
@@ -48,11 +48,11 @@ class GaussianNoise(Distortion):
         return {"sigma": sigma, "seed": new_seeds(batch, generator)}
 
     def _apply_(self, image: Tensor, params: dict[str, Tensor], pages: Tensor | None) -> Tensor:
-        sigma, seed, width = _per_page(params["sigma"]), params["seed"], image.shape[-1]
+        sigma = _per_page(params["sigma"])
+        noise = FastRows("normal", params["seed"], image.shape[1], 0, *image.shape[-2:])
 
         def block(x: Tensor, r0: int, r1: int) -> Tensor:
-            noise = fast_normal_rows(seed, x.shape[1], r0, r1, width)
-            return x.addcmul_(noise, sigma).clamp_(0.0, 1.0)
+            return x.addcmul_(noise.rows(r0, r1), sigma).clamp_(0.0, 1.0)
 
         return map_rows_(image, block, pages)
 
@@ -70,11 +70,11 @@ class ShotNoise(Distortion):
         return {"scale": scale, "seed": new_seeds(batch, generator)}
 
     def _apply_(self, image: Tensor, params: dict[str, Tensor], pages: Tensor | None) -> Tensor:
-        k, seed, width = _per_page(params["scale"]), params["seed"], image.shape[-1]
+        k = _per_page(params["scale"])
+        noise = FastRows("normal", params["seed"], image.shape[1], 0, *image.shape[-2:])
 
         def block(x: Tensor, r0: int, r1: int) -> Tensor:
-            noise = fast_normal_rows(seed, x.shape[1], r0, r1, width).mul_(k)
-            return x.addcmul_(noise, x.sqrt()).clamp_(0.0, 1.0)
+            return x.addcmul_(noise.rows(r0, r1).mul_(k), x.sqrt()).clamp_(0.0, 1.0)
 
         return map_rows_(image, block, pages)
 
