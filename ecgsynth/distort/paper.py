@@ -148,29 +148,26 @@ class Wrinkles(Distortion):
         h, w = work_size(height, width, 4)
         y, x = work_coords(height, width, (h, w), image.device)
         fy, fx = height / h, width / w
-        light = params["light"].tolist()
-        vals = {k: params[k].tolist() for k in ("centre", "angle", "length", "weight")}
-        slope = torch.zeros(len(light), h, w, device=image.device)
+        # the separable factors of every crease on the grid's rows and columns: [S, K, h or w]
+        centre, length = params["centre"], params["length"][:, :, None]
+        normal = torch.stack([torch.cos(params["angle"]), torch.sin(params["angle"])], -1)
+        dx, dy = x[0] - centre[..., :1], y[:, 0] - centre[..., 1:]
+        wx, wy = torch.exp(-((dx / length) ** 2)), torch.exp(-((dy / length) ** 2))
+        px, py = dx * normal[..., :1], dy * normal[..., 1:]  # the signed distance is px + py
+        facing = params["weight"] * (normal * params["light"][:, None]).sum(-1)  # [S, K]
+        slope = torch.zeros(len(centre), h, w, device=image.device)
         line = torch.zeros_like(slope)
-        for b in range(len(light)):
-            for (cx, cy), angle, length, weight in zip(*(vals[k][b] for k in vals)):
-                i0, i1 = (
-                    max(0, int((cy - 2.5 * length) / fy)),
-                    min(h, int((cy + 2.5 * length) / fy) + 2),
-                )
-                j0, j1 = (
-                    max(0, int((cx - 2.5 * length) / fx)),
-                    min(w, int((cx + 2.5 * length) / fx) + 2),
-                )
+        boxes = zip(centre.tolist(), (2.5 * length[..., 0]).tolist(), facing.tolist())
+        for b, (centres, reaches, faces) in enumerate(boxes):
+            for k, ((cx, cy), reach, face) in enumerate(zip(centres, reaches, faces)):
+                i0, i1 = max(0, int((cy - reach) / fy)), min(h, int((cy + reach) / fy) + 2)
+                j0, j1 = max(0, int((cx - reach) / fx)), min(w, int((cx + reach) / fx) + 2)
                 if i0 >= i1 or j0 >= j1:
                     continue
-                nx, ny = math.cos(angle), math.sin(angle)
-                dy, dx = y[i0:i1] - cy, x[:, j0:j1] - cx
-                window = torch.exp(-((dy / length) ** 2)) * torch.exp(-((dx / length) ** 2))
-                dist = dx * nx + dy * ny  # signed distance to the crease line
-                facing = weight * (nx * light[b][0] + ny * light[b][1])
-                slope[b, i0:i1, j0:j1] += window * torch.sign(dist) * facing
-                line[b, i0:i1, j0:j1] += window * torch.exp(-dist.abs() * (0.7 / fy))
+                window = wy[b, k, i0:i1, None] * wx[b, k, j0:j1]
+                dist = py[b, k, i0:i1, None] + px[b, k, j0:j1]  # signed distance to the crease
+                slope[b, i0:i1, j0:j1].addcmul_(window, dist.sign(), value=face)
+                line[b, i0:i1, j0:j1].addcmul_(window, dist.abs_().mul_(-0.7 / fy).exp_())
         shade = _page(params["amplitude"]) * (torch.tanh(1.5 * slope[:, None]) - 0.5)
         low = 1 + shade - _page(params["crease"]) * line[:, None].clamp(max=1)
         return multiply_field_(image, low, pages)
