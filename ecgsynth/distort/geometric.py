@@ -29,6 +29,7 @@ from kornia.geometry.transform import get_perspective_transform
 from torch import Tensor
 
 from .base import Distortion, Scratch
+from .noise import Upsampler, map_rows_
 
 NODES = (24, 32)  # coarse displacement grid (rows, cols) over the output image
 MAP_STRIDE = 8  # the sampling map is exact every MAP_STRIDE pixels, bilinear in between
@@ -348,7 +349,6 @@ class LowResolution(Distortion):
         for i in torch.nonzero(params["active"]).flatten().tolist():
             f = float(params["factor"][i])
             small = (max(8, round(size[0] * f)), max(8, round(size[1] * f)))
-            low = F.interpolate(image[i : i + 1], size=small, mode="area")
-            up = F.interpolate(low, size=size, mode="bilinear", align_corners=False)
-            image[i] = up[0].clamp_(0, 1)
+            up = Upsampler(F.interpolate(image[i : i + 1], size=small, mode="area"), *size)
+            map_rows_(image[i : i + 1], lambda x, r0, r1, up=up: up.rows(r0, r1).clamp_(0, 1))
         return image
