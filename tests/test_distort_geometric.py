@@ -9,6 +9,7 @@ import torch
 from helpers import ecg_like
 from kornia.geometry.linalg import transform_points
 
+from ecgsynth.distort import geometric
 from ecgsynth.distort.geometric import GeometricWarp
 from ecgsynth.render import Renderer, lead_masks
 from ecgsynth.spec import sample_page_spec
@@ -48,6 +49,11 @@ def hit_rate(batch: dict) -> float:
             total += int(inside.sum())
     assert total > 5000
     return hits / total
+
+
+def same(a: torch.Tensor, b: torch.Tensor) -> bool:
+    """Equal values, NaN where the other is NaN."""
+    return torch.equal(a.isnan(), b.isnan()) and torch.equal(a.nan_to_num(), b.nan_to_num())
 
 
 @pytest.mark.parametrize("name", sorted(WARPS))
@@ -103,3 +109,36 @@ def test_too_steep_a_field_raises_instead_of_desynchronising(pages):
     _, _, h, w = pages["image"].shape
     with pytest.raises(RuntimeError, match="cannot move trace points"):
         warp.apply(pages, warp.sample(3, h, w, torch.Generator().manual_seed(0)))
+
+
+def test_warping_in_a_batch_with_unwarped_pages_equals_warping_alone(pages):
+    """Pages without the warp are copied bit-exact; the others warp as they would alone."""
+    warp = WARPS["everything"]
+    _, _, h, w = pages["image"].shape
+    params = warp.sample(3, h, w, torch.Generator().manual_seed(5))
+    params["active"] = torch.tensor([True, False, True])
+    out = warp.apply(pages, params)
+    for key in ("image", "mask_bits", "mask", "points", "boxes"):
+        assert same(out[key][1], pages[key][1]), key
+    for i in (0, 2):
+        alone = warp.apply({k: v[i : i + 1] for k, v in pages.items() if k != "meta"},
+                           {k: v[i : i + 1] for k, v in params.items()})  # fmt: skip
+        for key in ("image", "mask_bits", "mask", "points", "boxes"):
+            assert same(out[key][i : i + 1], alone[key]), key
+
+
+def test_the_warp_does_not_depend_on_its_row_blocks(pages, monkeypatch):
+    warp = WARPS["everything"]
+    _, _, h, w = pages["image"].shape
+    params = warp.sample(3, h, w, torch.Generator().manual_seed(6))
+    whole = warp.apply(pages, params)
+    monkeypatch.setattr(geometric, "WARP_BLOCK", 3 * w * 7)
+    blocked = warp.apply(pages, params)
+    for key in ("image", "mask_bits", "mask"):
+        assert torch.equal(blocked[key], whole[key]), key
+
+
+def test_lowest_channel_is_one_plus_the_lowest_set_bit():
+    bits = torch.arange(1 << 15, dtype=torch.int32).view(1, 128, 256)
+    expected = [0] + [1 + (v & -v).bit_length() - 1 for v in range(1, 1 << 15)]
+    assert geometric.lowest_channel(bits).flatten().tolist() == expected

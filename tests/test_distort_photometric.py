@@ -423,3 +423,31 @@ def test_hash_noise_is_identical_on_cuda():
         cpu = effect.apply(img, params)
         gpu = effect.apply(img.cuda(), {k: v.cuda() for k, v in params.items()}).cpu()
         torch.testing.assert_close(gpu, cpu, atol=2e-3, rtol=0, msg=cls.__name__)
+
+
+# ---------------------------------------------------------------- in place, in row blocks
+
+
+@pytest.mark.parametrize("cls", EFFECTS, ids=lambda c: c.__name__)
+def test_apply_in_place_matches_apply_and_apply_leaves_its_input(cls, image):
+    effect = make(cls)
+    _, params = run(effect, image, seed=7)
+    before = image.clone()
+    out = effect.apply(image, params)
+    assert torch.equal(image, before)
+    work = image.clone()
+    assert effect.apply_(work, params) is work
+    assert torch.equal(work, out)
+
+
+@pytest.mark.parametrize("cls", EFFECTS, ids=lambda c: c.__name__)
+def test_row_blocks_do_not_change_the_result(cls, image, monkeypatch):
+    """Tiny blocks (many of them, halos crossing block edges, pages gathered and scattered
+    per block) give the pixels of one block per image."""
+    effect = make(cls)
+    _, params = run(effect, image, seed=8)
+    params["active"] = torch.tensor([True, False])
+    whole = effect.apply(image, params)
+    monkeypatch.setattr(noise, "CPU_BLOCK", 3 * W * 5)
+    assert len(noise.row_blocks(image.shape, image.device)) > 10
+    torch.testing.assert_close(effect.apply(image, params), whole, atol=1e-6, rtol=0)

@@ -76,3 +76,12 @@ def test_export_records_distortion_parameters(tmp_path):
     for suffix in (".png", ".json", ".dat", ".hea"):
         a = (tmp_path / f"ecg_00001{suffix}").read_bytes()
         assert a == (again / f"ecg_00001{suffix}").read_bytes(), suffix
+
+
+def test_returned_images_do_not_share_the_pipelines_buffers(source):
+    """The page stage works in a buffer the pipeline keeps; what it returns is new."""
+    pages = ECGPageSet(4, source, layout="3x4", preset="heavy", dpi=60, seed=4)
+    first = pages.render_batch([0, 1])
+    kept = first["image"].clone()
+    pages.render_batch([2, 3])
+    assert torch.equal(first["image"], kept)
