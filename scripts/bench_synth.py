@@ -10,15 +10,17 @@ time per page, slowest first); ``--mode dataset`` times ``DataLoader(ECGImageDat
 batch_size=None)`` end to end (record loading and windowing included), so the two together show
 what the data pipeline adds over the bare renderer.
 
-Each configuration appends one JSON line (device, versions, resolution, preset, batch,
-images_per_s, s_per_image) to ``--log`` (default ``bench_results.jsonl``). Signals are real
-embedded records.
+Each configuration appends one JSON line (device, versions, resolution, preset, batch, torch
+threads, whether ``THP_MEM_ALLOC_ENABLE`` was set, images_per_s, s_per_image) to ``--log``
+(default ``bench_results.jsonl``). Signals are real embedded records. ``--threads N`` sets
+torch's CPU threads (pin the process with ``taskset`` to share a machine fairly).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import time
 
@@ -94,6 +96,7 @@ def bench(mode: str, device: str, dpi: float, preset: str, batch: int, seconds: 
         "images_per_s": round(batch / per_batch, 2),
         "s_per_image": round(per_batch / batch, 4),
         "threads": torch.get_num_threads(),
+        "thp_mem_alloc": os.environ.get("THP_MEM_ALLOC_ENABLE") == "1",
         "batches_timed": len(times),
         "stage_s_per_image": {k: round(v / (len(times) * batch), 4) for k, v in stages.items()},
     }  # fmt: skip
@@ -141,6 +144,9 @@ def main() -> None:
                 if args.log:
                     with open(args.log, "a") as f:
                         f.write(json.dumps(r) + "\n")
+    if "cpu" in devices and not args.json and os.environ.get("THP_MEM_ALLOC_ENABLE") != "1":
+        print("note: on Linux, THP_MEM_ALLOC_ENABLE=1 (set before Python starts) lets PyTorch back "
+              "large CPU tensors with huge pages: fewer page faults, faster pages")  # fmt: skip
 
 
 if __name__ == "__main__":
