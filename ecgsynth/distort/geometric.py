@@ -171,9 +171,7 @@ class GeometricWarp:
         labels = torch.empty_like(batch["mask"])
         for a, b in _runs(~active):
             warped[a:b], moved[a:b], labels[a:b] = image[a:b], bits[a:b], batch["mask"][a:b]
-        # on the CPU one page at a time: the source rows a block reads stay in cache
-        runs = _runs(active) if dev.type != "cpu" else [(i, i + 1) for i in _pages(active)]
-        for a, b in runs:
+        for a, b in _runs(active):  # batched: grid_sample's CPU kernel is parallel over pages
             source = _SourceRows(hom[a:b], params["field"][a:b].to(dev), *image.shape[-2:])
             background = params["background"][a:b].to(dev, image.dtype)
             flags = self._scratch.get("flags", bits, (b - a, bits.shape[1] + 2, bits.shape[2] + 2))
@@ -291,10 +289,6 @@ def _warp_pages(image: Tensor, flags: Tensor, source: _SourceRows, background: T
         taken = flags.gather(1, index.view(s, -1)).view(s, r1 - r0, width)
         out_bits[:, r0:r1] = taken
         out_labels[:, r0:r1] = lowest_channel(taken)
-
-
-def _pages(flags: Tensor) -> list[int]:
-    return flags.nonzero().flatten().tolist()
 
 
 def _runs(flags: Tensor) -> list[tuple[int, int]]:
