@@ -168,6 +168,14 @@ def _fit_canvas(h_mat: np.ndarray, shape: tuple[int, int]) -> tuple[np.ndarray, 
     return shift @ h_mat, (h, w)
 
 
+def _fits_canvas(h_mat: np.ndarray, shape: tuple[int, int]) -> bool:
+    try:
+        _fit_canvas(h_mat, shape)
+    except ValueError:
+        return False
+    return True
+
+
 def estimate_geometry(evidence: np.ndarray, max_rotation_deg: float = 45.0
                       ) -> tuple[np.ndarray, tuple[int, int], float, bool, list[str]]:  # fmt: skip
     """Rotation (and perspective) from Hough segments of ``evidence`` ``[H, W]``.
@@ -203,8 +211,10 @@ def estimate_geometry(evidence: np.ndarray, max_rotation_deg: float = 45.0
     )
     if converging and horiz.sum() >= 3 and vert.sum() >= 3:
         h_persp = _perspective_correction(segs, length, horiz, vert, (hh, ww))
-        if h_persp is not None:
+        if h_persp is not None and _fits_canvas(h_persp, (hh, ww)):
             h_mat, perspective = h_persp, True
+        elif h_persp is not None:
+            notes.append("converging grid lines gave an implausible perspective; rotation only")
     if not perspective and abs(rot) < MIN_ROTATION_DEG:
         return np.eye(3), (hh, ww), rot, False, notes  # resampling would blur more than it fixes
     h_mat, size = _fit_canvas(h_mat, (hh, ww))

@@ -30,6 +30,7 @@ from digitizer.metrics import score_record
 from digitizer.pipeline import Digitizer
 from ecgsynth import ECGPageSet
 from ecgsynth.distort.presets import PRESET_CONFIGS
+from ecgsynth.sources import default_source
 
 LAYOUTS = ("3x4", "3x4_3r", "6x2", "12x1")
 
@@ -51,14 +52,16 @@ def eval_grid(num: int, seed: int) -> dict:
     cfg = copy.deepcopy(PRESET_CONFIGS["medium"])
     cfg["warp"].update(rotation_deg=15.0, p=1.0)
     rng = np.random.default_rng(seed)
-    ppm_err, rot_err, skipped = [], [], 0
+    source = default_source()  # one source: its simulations are made once
+    ppm_err, rot_err, pages, skipped = [], [], [], 0
     bar = tqdm(total=num, desc="grid", unit="page")
     k = 0
     while len(ppm_err) < num:
         dpi = float(rng.uniform(72, 300))
-        b = ECGPageSet(1, preset=cfg, dpi=dpi, seed=seed * 100_000 + k).render_batch([0])
+        b = ECGPageSet(1, source, preset=cfg, dpi=dpi, seed=seed * 100_000 + k).render_batch([0])
         k += 1
-        if b["meta"][0]["spec"]["style"]["grid"] == "none":
+        style = b["meta"][0]["spec"]["style"]
+        if style["grid"] == "none":
             skipped += 1
             continue
         h = b["homography"][0].double().numpy()
@@ -77,6 +80,9 @@ def eval_grid(num: int, seed: int) -> dict:
         g = detect_grid(b["image"][0].permute(1, 2, 0).numpy())
         ppm_err.append(100 * (g.px_per_mm / true_ppm - 1))
         rot_err.append(g.rotation_deg - true_rot)
+        pages.append({"key": seed * 100_000 + k - 1, "dpi": round(dpi, 1), "grid": style["grid"],
+                      "ppm_err_pct": round(ppm_err[-1], 3), "rot_err_deg": round(rot_err[-1], 3),
+                      "source": g.source})  # fmt: skip
         bar.update()
     bar.close()
     p, r = np.abs(ppm_err), np.abs(rot_err)
@@ -88,19 +94,25 @@ def eval_grid(num: int, seed: int) -> dict:
         "both": float(np.mean((p < 2) & (r < 0.3))),
         "ppm_err_median_pct": float(np.median(p)),
         "rot_err_median_deg": float(np.median(r)),
+        "failures": [
+            q for q in pages if abs(q["ppm_err_pct"]) >= 2 or abs(q["rot_err_deg"]) >= 0.3
+        ],
     }
     print(f"grid on {num} pages (dpi 72-300, ±15°, medium; {skipped} pages without grid skipped)")
     print(f"  px/mm within 2 %: {out['ppm_within_2pct']:.1%}   rotation within 0.3°: "
           f"{out['rot_within_0.3deg']:.1%}   both: {out['both']:.1%}")  # fmt: skip
+    for q in out["failures"]:
+        print(f"  miss: {q}")
     return out
 
 
 def eval_gtmask(num: int, seed: int) -> dict:
     """Ground-truth trace masks of clean 200-dpi pages (isolates grid/layout/vectorisation)."""
     dig = Digitizer(checkpoint="ink")
+    source = default_source()
     out = {}
     for layout in LAYOUTS:
-        ps = ECGPageSet(num, layout=layout, preset="clean", dpi=200, seed=seed)
+        ps = ECGPageSet(num, source, layout=layout, preset="clean", dpi=200, seed=seed)
         snr, al, ok = [], [], 0
         for i in tqdm(range(num), desc=f"gtmask {layout}", unit="page"):
             b = ps.render_batch([i])

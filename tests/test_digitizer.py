@@ -20,10 +20,11 @@ from digitizer.grid import detect_grid
 from digitizer.io import ImageError, read_image, write_record
 from digitizer.metrics import score_record
 from digitizer.pipeline import Digitizer
-from digitizer.vectorize import column_knots, track_row
+from digitizer.vectorize import Pen, RowTrace, estimate_pen, fit_centerline, track_row
 from ecgsynth import ECGPageSet
 from ecgsynth.distort.presets import PRESET_CONFIGS
 from ecgsynth.layout import LEADS
+from ecgsynth.raster import PolylineCanvas
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -169,16 +170,48 @@ def test_track_row_follows_its_own_trace_past_a_neighbour() -> None:
     assert np.allclose(tr.y, 40.0)
 
 
-def test_column_knots_keep_a_steep_slope_exact() -> None:
-    # a ramp of 10 px per column drawn as column spans, 1 px pen: edges are exact
-    w = 12
-    true = lambda x: 100 - 10 * x  # noqa: E731
-    top = np.array([true(c + 0.5) for c in range(w)])
-    bottom = np.array([true(c - 0.5) for c in range(w)])
-    y = 0.5 * (top + bottom)
-    kx, ky = column_knots(y, np.round(top), np.round(bottom), 1.0)
-    inner = (kx > 1) & (kx < w - 2)
-    np.testing.assert_allclose(ky[inner], true(kx[inner]), atol=0.6)
+def _beats(x: np.ndarray) -> np.ndarray:
+    """A row of narrow R waves (sigma 2.5 px), S waves and broad T waves, y down (px)."""
+    y = np.full_like(x, 100.0)
+    for c in (40, 140, 240, 340):
+        y -= 60 * np.exp(-0.5 * ((x - c) / 2.5) ** 2)
+        y += 20 * np.exp(-0.5 * ((x - c - 6) / 2.0) ** 2)
+        y -= 12 * np.exp(-0.5 * ((x - c - 40) / 9.0) ** 2)
+    return y
+
+
+@pytest.mark.parametrize("width", [1.0, 2.7, 4.85])
+def test_centerline_keeps_steep_strokes_and_peaks(width: float) -> None:
+    """Drawn by the real raster with a pen of ``width`` px, the trace is recovered to a
+    fraction of a pixel, where the column centroid is off by many pixels on the QRS."""
+    x = np.arange(10, 390, 0.3937)  # 500 Hz at 200 dpi and 25 mm/s
+    y = _beats(x)
+    canvas = PolylineCanvas(1, 200, 400, "cpu")
+    xt, yt = (torch.tensor(v, dtype=torch.float32)[None] for v in (x, y))
+    one = torch.tensor([1], dtype=torch.int32)
+    canvas.add(xt, yt, torch.tensor([0]), one, torch.tensor([width]))
+    _, bits, _ = canvas.finish()
+    trace = track_row((bits[0] > 0).numpy().astype(np.float32), 100.0, 90.0)
+    pen = estimate_pen([trace])
+    reach = max(0, round(width / 2 - 0.5)) + 0.5  # the raster's sideways reach
+    assert pen.measured and abs(pen.reach - reach) < 0.1 and abs(pen.width - width) < 1.0
+    inner = (x > 15) & (x < 385)
+    err = fit_centerline(trace, pen).sample(x)[inner] - y[inner]
+    traced = np.flatnonzero(np.isfinite(trace.y))
+    centroid = np.interp(x[inner], traced, trace.y[traced]) - y[inner]
+    assert np.isfinite(err).all()
+    assert np.sqrt(np.mean(err**2)) < 0.35 and np.abs(err).max() < 1.0
+    assert np.sqrt(np.mean(centroid**2)) > 0.45  # what the fit is measured against
+
+
+def test_centerline_marks_breaks_nan_and_holds_ends() -> None:
+    top = np.full(60, np.nan)
+    top[5:25], top[35:55] = 49.0, 49.0
+    trace = RowTrace(top + 1.0, top.copy(), top + 2.0, 3.0)
+    line = fit_centerline(trace, Pen(1.5, 3.0))
+    v = line.sample(np.array([15.0, 30.0, 45.0, 3.0, 2.0]), hold=1.0)
+    np.testing.assert_allclose(v[[0, 2, 3]], 50.0, atol=1e-6)  # 3.0 is held from the end
+    assert np.isnan(v[1]) and np.isnan(v[4])  # inside the break; beyond the hold
 
 
 # -- the pipeline -----------------------------------------------------------------------------
