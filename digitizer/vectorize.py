@@ -27,6 +27,10 @@ from scipy.linalg import solve_banded
 
 BASELINE_PULL = 0.02  # cost per pixel of distance from the baseline (keeps the path in its row)
 GAP_COST = 1.0  # cost per pixel of vertical gap between consecutive runs
+SKIP_COST = 3.0  # cost per column with runs that the path leaves out (its trace is not there)
+MAX_SKIP_COLUMNS = 256  # the longest stretch the path can leave out
+SKIP_BEAM = 24  # older runs kept as predecessors
+MERGE_HOLE_PX = 3  # a column's runs this close are one stroke with a hole
 SUBPIXEL = 4  # centre-line samples per pixel column
 SMOOTHNESS = 1.0  # weight of the second-difference penalty of the centre-line fit
 FIT_ITERATIONS = 6
@@ -102,7 +106,8 @@ def column_runs(band: np.ndarray, threshold: float = 0.5
     """Vertical runs of ``band > threshold`` in every column of ``band`` ``[h, W]``.
 
     Returns ``(col, top, bottom, centroid)``, each ``[R]``, sorted by column then top; rows are
-    band-relative, ``bottom`` inclusive, the centroid weighted by probability.
+    band-relative, ``bottom`` inclusive, the centroid weighted by probability. Runs of a column
+    at most :data:`MERGE_HOLE_PX` apart count as one.
     """
     on = band > threshold
     h = on.shape[0]
@@ -113,6 +118,13 @@ def column_runs(band: np.ndarray, threshold: float = 0.5
     e_row, e_col = np.nonzero(d.T == -1)
     top, bottom, col = s_col.astype(np.int64), e_col.astype(np.int64) - 1, s_row
     del e_row
+    # runs of one column split by a small hole (a removed grid line, a faint pixel) are one
+    # stroke, so that a broken vertical stroke still connects what is above and below it
+    first = np.r_[True, (col[1:] != col[:-1]) | (top[1:] - bottom[:-1] - 1 > MERGE_HOLE_PX)]
+    if not first.all():
+        starts = np.flatnonzero(first)
+        top, col = top[starts], col[starts]
+        bottom = np.maximum.reduceat(bottom, starts)
     # probability-weighted centroids through cumulative sums per column
     weight = np.where(on, band, 0.0).astype(np.float64)
     cw = np.vstack([np.zeros((1, band.shape[1])), np.cumsum(weight, axis=0)])
@@ -147,30 +159,46 @@ def track_row(prob: np.ndarray, baseline: float, half_height: float, x0: int = 0
         return RowTrace(y, top_out, bot_out, float("nan"))
     base = baseline - lo
     starts = np.searchsorted(col, np.arange(x1 - x0 + 1))
-    # forward pass: best cost of ending at each run, with back-pointers
+    # forward pass: best cost of ending at each run, with back-pointers. Predecessors are the
+    # runs of the last columns that had runs; reaching back over such a column costs
+    # SKIP_COST plus the pull of its best run (never cheaper than taking that run), so where
+    # this row's trace leaves the band (a deep S wave) the path waits instead of jumping onto
+    # a neighbour's trace.
     cost = np.zeros(len(col))
     back = np.full(len(col), -1)
-    prev = np.zeros(0, dtype=np.int64)
+    order = np.zeros(len(col), dtype=np.int64)  # how many columns with runs came before
+    skipped = [0.0]  # skipped[o]: cost of leaving out the first o columns with runs
+    cand = np.zeros(0, dtype=np.int64)
     for c in range(x1 - x0):
         idx = np.arange(starts[c], starts[c + 1])
         if len(idx) == 0:
-            continue  # a gap: the next column continues from the last runs seen
+            continue  # no runs at all: nothing is skipped
+        seen = len(skipped) - 1
+        order[idx] = seen
         unary = BASELINE_PULL * np.abs(cen[idx] - base)
-        if len(prev):
+        if len(cand):
+            eff = cost[cand] + skipped[seen] - np.take(skipped, order[cand] + 1)
             gap = np.maximum(
                 0,
-                np.maximum(top[idx][:, None] - bottom[prev][None, :] - 1,
-                           top[prev][None, :] - bottom[idx][:, None] - 1),
+                np.maximum(top[idx][:, None] - bottom[cand][None, :] - 1,
+                           top[cand][None, :] - bottom[idx][:, None] - 1),
             )  # fmt: skip
-            total = cost[prev][None, :] + GAP_COST * gap
+            total = eff[None, :] + GAP_COST * gap
             j = np.argmin(total, axis=1)
             cost[idx] = total[np.arange(len(idx)), j] + unary
-            back[idx] = prev[j]
+            back[idx] = cand[j]
+            # carry the older runs that might still pay off (a bounded, cheapest-first beam)
+            keep = cand[seen - order[cand] < MAX_SKIP_COLUMNS]
+            rank = cost[keep] - np.take(skipped, order[keep] + 1)
+            cand = np.concatenate([idx, keep[np.argsort(rank)[:SKIP_BEAM]]])
         else:
             cost[idx] = unary
-        prev = idx
-    # backtrack from the cheapest run of the last column that has runs
-    k = int(prev[np.argmin(cost[prev])])
+            cand = idx
+        skipped.append(skipped[-1] + SKIP_COST + float(unary.min()))
+    # backtrack from the cheapest end (a run of the last columns, skips counted to the end)
+    seen = len(skipped) - 1
+    eff = cost[cand] + skipped[seen] - np.take(skipped, order[cand] + 1)
+    k = int(cand[np.argmin(eff)])
     chosen = []
     while k >= 0:
         chosen.append(k)

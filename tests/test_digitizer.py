@@ -18,8 +18,9 @@ from PIL import Image
 
 from digitizer.grid import detect_grid
 from digitizer.io import ImageError, read_image, write_record
+from digitizer.layout import detect_layout
 from digitizer.metrics import score_record
-from digitizer.pipeline import Digitizer
+from digitizer.pipeline import Digitizer, find_pulses_in_ink, refine_pulses
 from digitizer.vectorize import Pen, RowTrace, estimate_pen, fit_centerline, track_row
 from ecgsynth import ECGPageSet
 from ecgsynth.distort.presets import PRESET_CONFIGS
@@ -153,6 +154,22 @@ def test_grid_rotation_and_scale(dpi: float, seed: int) -> None:
     assert abs(g.px_per_mm / float(b["px_per_mm"][0]) - 1) < 0.02
 
 
+@pytest.mark.parametrize("dpi, seed", [(80.0, 9), (160.0, 4)])
+def test_grid_scale_on_12x1_pages(dpi: float, seed: int) -> None:
+    """12x1 rows repeat every 15 mm, three 5 mm squares: the grid's period must still win."""
+    cfg = copy.deepcopy(PRESET_CONFIGS["medium"])
+    cfg["warp"].update(rotation_deg=15.0, p=1.0, scale=(1.0, 1.0), folds=0)
+    for k in range(10):
+        b = ECGPageSet(1, layout="12x1", preset=cfg, dpi=dpi, seed=seed + 100 * k).render_batch([0])
+        if b["meta"][0]["spec"]["style"]["grid"] != "none":
+            break
+    g = detect_grid(b["image"][0].permute(1, 2, 0).numpy())
+    h = b["homography"][0].double().numpy()
+    assert g.source == "grid"
+    assert abs(g.rotation_deg - math.degrees(math.atan2(h[1, 0], h[0, 0]))) < 0.3
+    assert abs(g.px_per_mm / float(b["px_per_mm"][0]) - 1) < 0.02
+
+
 def test_grid_fallback_on_blank_page() -> None:
     g = detect_grid(np.ones((850, 1100, 3), np.float32))
     assert g.source == "page-size" and g.confidence == 0.0
@@ -168,6 +185,23 @@ def test_track_row_follows_its_own_trace_past_a_neighbour() -> None:
     prob[85, :] = 1.0
     tr = track_row(prob, baseline=40.0, half_height=50.0)
     assert np.allclose(tr.y, 40.0)
+
+
+def test_track_row_waits_where_its_trace_leaves_the_band() -> None:
+    """A deep S wave leaves the band while the row above reaches in: the path leaves those
+    columns out (NaN) instead of jumping onto the neighbour, and a small hole in a vertical
+    stroke does not break it."""
+    prob = np.zeros((400, 120), np.float32)
+    prob[200, :51] = prob[200, 70:] = 1.0  # this row, flat at y = 200, ...
+    prob[200:400, 50] = 1.0  # ... dives below the band (y > 290) at column 50
+    prob[200:400, 70] = 1.0  # ... and comes back at column 70
+    prob[125, 52:69] = 1.0  # the row above's trace, inside the band meanwhile
+    prob[203:206, 70] = 0.0  # a hole in the returning stroke
+    tr = track_row(prob, baseline=200.0, half_height=90.0)
+    assert np.isnan(tr.y[52:69]).all()
+    np.testing.assert_allclose(tr.y[:50], 200.0)
+    np.testing.assert_allclose(tr.y[71:], 200.0)
+    assert tr.top[70] == 200 and tr.bottom[70] == 290  # one run through the hole, to the band
 
 
 def _beats(x: np.ndarray) -> np.ndarray:
@@ -215,6 +249,29 @@ def test_centerline_marks_breaks_nan_and_holds_ends() -> None:
 
 
 # -- the pipeline -----------------------------------------------------------------------------
+def test_pulses_give_baseline_and_gain_to_a_tenth_of_a_pixel() -> None:
+    """The pulses are in the image, not in the trace mask: found in the ink, their levels
+    measured on the anti-aliased strokes."""
+    for k in range(10):
+        b = _page("3x4", seed=21 + k)
+        if b["meta"][0]["spec"]["style"]["pulses"]:
+            break
+    meta = b["meta"][0]
+    image = b["image"][0].permute(1, 2, 0).numpy()
+    grid = detect_grid(image)
+    layout = detect_layout(grid.rectify((b["mask"][0] > 0).float().numpy(), border=0.0),
+                           grid.px_per_mm)  # fmt: skip
+    find_pulses_in_ink(layout, grid.rectify(image), grid.px_per_mm)
+    refine_pulses(layout, grid.rectify(image), estimate_pen([r.trace for r in layout.rows]))
+    baselines = sorted({p["baseline_y"] for p in meta["panels"]})
+    gain_px = meta["gain_mm_mv"] * meta["px_per_mm"]
+    assert len(layout.rows) == len(baselines) == 4
+    for row, truth in zip(layout.rows, baselines):
+        assert row.pulse is not None
+        assert abs(row.pulse.foot - truth) < 0.15
+        assert abs(row.pulse.height / gain_px - 1) < 0.005
+
+
 @pytest.mark.parametrize("layout", ["3x4", "3x4_3r", "6x2", "12x1"])
 def test_ground_truth_mask_recovers_signal(ink: Digitizer, layout: str) -> None:
     b = _page(layout)
