@@ -21,7 +21,7 @@ import cv2
 import numpy as np
 import torch
 
-from ecgsynth.layout import LEADS
+from ecgsynth.layout import LEADS, PULSE_LEAD_MM
 
 from .grid import GridEstimate, detect_grid
 from .io import read_image
@@ -88,22 +88,20 @@ def find_pulses_in_ink(layout: PageLayout, image: np.ndarray, ppm: float) -> Non
             row.pulse = Pulse(pulse.x0 + x_lo, pulse.x1 + x_lo, pulse.foot + y_lo, pulse.top + y_lo)
 
 
-def refine_pulses(layout: PageLayout, image: np.ndarray, pen: Pen) -> None:
+def refine_pulses(layout: PageLayout, image: np.ndarray, pen: Pen, ppm: float) -> None:
     """Re-measure each row's pulse foot (0 mV) and top (1 mV) to a fraction of a pixel from the
     anti-aliased ink of the rectified image ``[H, W, 3]``: the darkness-weighted centre of the
     flat strokes, column by column, median over the stroke. A binary mask only tells these
     levels to the pixel, and half a pixel of baseline is a visible offset on a small lead."""
     half = 0.5 * pen.width + 1.5
     edge = int(np.ceil(pen.reach)) + 1  # columns next to the vertical strokes are not flat
+    feet = max(1, int(PULSE_LEAD_MM * ppm) - edge)  # the 1 mm feet, less the edges
     for row in layout.rows:
         p = row.pulse
         if p is None:
             continue
-        n = p.x1 - p.x0 + 1
-        feet = max(1, n // 8)  # the 1 mm feet are ~1/7 of the pulse at 25 mm/s
         foot_cols = np.r_[p.x0 : p.x0 + feet, p.x1 - feet + 1 : p.x1 + 1]
-        foot_cols = foot_cols[(foot_cols >= p.x0) & (foot_cols <= p.x1)]
-        top_cols = np.arange(p.x0 + feet + edge, p.x1 - feet - edge + 1)
+        top_cols = np.arange(p.x0 + feet + 2 * edge, p.x1 - feet - 2 * edge + 1)
         foot = _stroke_level(image, foot_cols, p.foot, half)
         top = _stroke_level(image, top_cols, p.top, half)
         if np.isfinite(foot) and abs(foot - p.foot) < 1.5:
@@ -231,7 +229,7 @@ class Digitizer:
         pen = estimate_pen([row.trace for row in layout.rows])
         if image is not None:
             find_pulses_in_ink(layout, image, grid.px_per_mm)
-            refine_pulses(layout, image, pen)
+            refine_pulses(layout, image, pen, grid.px_per_mm)
         warnings += layout.notes
         signal = self._assemble(layout, grid, pen, warnings)
         rows = []
@@ -301,11 +299,10 @@ class Digitizer:
             k = len(leads)
             # panel c shows t in [c, c + 1) * seconds / k; its centre line is fitted on the
             # columns that see none of the neighbouring panels' traces
-            cuts = np.interp(np.arange(k + 1) * seconds / k, t, x, left=-np.inf, right=np.inf)
-            cuts[0], cuts[-1] = row.x_start, row.x_end
+            cuts = np.interp(np.arange(1, k) * seconds / k, t, x)  # x of the panel boundaries
             for c, lead in enumerate(leads):
-                lo = cuts[c] + pen.reach + PANEL_MARGIN_PX if c > 0 else -np.inf
-                hi = cuts[c + 1] - pen.reach - PANEL_MARGIN_PX if c < k - 1 else np.inf
+                lo = cuts[c - 1] + pen.reach + PANEL_MARGIN_PX if c > 0 else -np.inf
+                hi = cuts[c] - pen.reach - PANEL_MARGIN_PX if c < k - 1 else np.inf
                 line = fit_centerline(row.trace, pen, lo, hi)
                 window = (t >= c * seconds / k) & (t < (c + 1) * seconds / k)
                 values = np.full(n, np.nan)

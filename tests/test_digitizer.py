@@ -262,7 +262,8 @@ def test_pulses_give_baseline_and_gain_to_a_tenth_of_a_pixel() -> None:
     layout = detect_layout(grid.rectify((b["mask"][0] > 0).float().numpy(), border=0.0),
                            grid.px_per_mm)  # fmt: skip
     find_pulses_in_ink(layout, grid.rectify(image), grid.px_per_mm)
-    refine_pulses(layout, grid.rectify(image), estimate_pen([r.trace for r in layout.rows]))
+    pen = estimate_pen([r.trace for r in layout.rows])
+    refine_pulses(layout, grid.rectify(image), pen, grid.px_per_mm)
     baselines = sorted({p["baseline_y"] for p in meta["panels"]})
     gain_px = meta["gain_mm_mv"] * meta["px_per_mm"]
     assert len(layout.rows) == len(baselines) == 4
