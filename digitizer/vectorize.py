@@ -167,17 +167,17 @@ def track_row(prob: np.ndarray, baseline: float, half_height: float, x0: int = 0
     cost = np.zeros(len(col))
     back = np.full(len(col), -1)
     order = np.zeros(len(col), dtype=np.int64)  # how many columns with runs came before
-    skipped = [0.0]  # skipped[o]: cost of leaving out the first o columns with runs
+    skipped = np.zeros(x1 - x0 + 1)  # skipped[o]: cost of leaving out the first o such columns
+    seen = 0
     cand = np.zeros(0, dtype=np.int64)
     for c in range(x1 - x0):
         idx = np.arange(starts[c], starts[c + 1])
         if len(idx) == 0:
             continue  # no runs at all: nothing is skipped
-        seen = len(skipped) - 1
         order[idx] = seen
         unary = BASELINE_PULL * np.abs(cen[idx] - base)
         if len(cand):
-            eff = cost[cand] + skipped[seen] - np.take(skipped, order[cand] + 1)
+            eff = cost[cand] + skipped[seen] - skipped[order[cand] + 1]
             gap = np.maximum(
                 0,
                 np.maximum(top[idx][:, None] - bottom[cand][None, :] - 1,
@@ -189,15 +189,15 @@ def track_row(prob: np.ndarray, baseline: float, half_height: float, x0: int = 0
             back[idx] = cand[j]
             # carry the older runs that might still pay off (a bounded, cheapest-first beam)
             keep = cand[seen - order[cand] < MAX_SKIP_COLUMNS]
-            rank = cost[keep] - np.take(skipped, order[keep] + 1)
+            rank = cost[keep] - skipped[order[keep] + 1]
             cand = np.concatenate([idx, keep[np.argsort(rank)[:SKIP_BEAM]]])
         else:
             cost[idx] = unary
             cand = idx
-        skipped.append(skipped[-1] + SKIP_COST + float(unary.min()))
+        skipped[seen + 1] = skipped[seen] + SKIP_COST + float(unary.min())
+        seen += 1
     # backtrack from the cheapest end (a run of the last columns, skips counted to the end)
-    seen = len(skipped) - 1
-    eff = cost[cand] + skipped[seen] - np.take(skipped, order[cand] + 1)
+    eff = cost[cand] + skipped[seen] - skipped[order[cand] + 1]
     k = int(cand[np.argmin(eff)])
     chosen = []
     while k >= 0:
