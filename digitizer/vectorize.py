@@ -6,7 +6,10 @@ Two steps:
    of trace pixels: usually one, more where a neighbouring row's tall QRS reaches in or text
    sits on the trace. A shortest path (dynamic programming over the runs, cost = vertical gap
    between consecutive runs, plus a weak pull towards the row's baseline) picks the run that
-   continues the trace. Gives the run's extent ``[top, bottom]`` per column.
+   continues the trace; where the row's own trace has left the band (a deep S wave) the path
+   leaves columns out rather than jump onto a neighbour's trace, and runs a few pixels apart
+   in one column (a stroke with a hole) count as one. Gives the run's extent ``[top, bottom]``
+   per column.
 2. **Centre line** (:func:`fit_centerline`). A pen of vertical width ``lw`` that reaches ``h``
    px sideways inks, in column ``c``, exactly the span ``[min y - lw/2, max y + lw/2]`` of the
    trace ``y(x)`` over ``x in [c - h, c + h]`` (:class:`Pen`; ``h`` and ``lw`` are measured on
