@@ -6,14 +6,16 @@ Steps (all on the CPU with OpenCV/numpy; a 200-dpi page takes ~0.1 s):
 1. **Evidence.** Thin dark lines on the paper: a black-hat (closing minus image) of the darkest
    channel's complement, so coloured grids (red, green, blue) and grey ones both count, and
    smooth shading does not.
-2. **Hough.** The probabilistic Hough transform on the thresholded evidence finds long straight
-   segments. Grid lines give two families 90 degrees apart; their length-weighted median angle
-   is the rotation. When the page was photographed at an angle, the lines of a family converge:
-   a vanishing point is fitted to each family (least squares on homogeneous line coordinates)
-   and a homography makes both families parallel and axis-aligned again.
-3. **Spacing.** On the rectified evidence, the column and row profiles are periodic with the
-   1 mm minor and 5 mm major lines. A comb fitted to their autocorrelation gives the 5 mm period
-   to a fraction of a pixel, separately along x and y.
+2. **Hough.** The probabilistic Hough transform on the thresholded evidence, with the ink
+   (traces, text: dark in every channel) taken out, finds long straight segments. Grid lines
+   give two families 90 degrees apart; their length-weighted median angle is the rotation.
+   When the page was photographed at an angle, the lines of a family converge: a vanishing
+   point is fitted to each family (least squares on homogeneous line coordinates) and a
+   homography makes both families parallel and axis-aligned again.
+3. **Spacing.** On the rectified evidence, the long straight strokes (an opening along each
+   axis: grid lines of any colour stay, traces and dots go) give column and row profiles that
+   are periodic with the 1 mm minor and 5 mm major lines. A comb fitted to their
+   autocorrelation gives the 5 mm period to a fraction of a pixel, separately along x and y.
 
 When there is no usable grid (plain paper, heavy blur), the page size gives px/mm (letter or A4,
 landscape, full page) and the result says so (``source="page-size"``, low ``confidence``).
@@ -35,6 +37,7 @@ MIN_ROTATION_DEG = 0.02  # smaller tilts move a 250 mm row by < 1 px end to end:
 MIN_CONFIDENCE = 0.35  # weaker periodicity is not trusted as a grid (text, rows of traces)
 CONVERGENCE_SIGMAS = 5.0  # a line family converges when its angle trend is this significant
 MIN_CONVERGENCE_DEG = 0.3  # ... and changes the angle by at least this much across the page
+INK_DARKNESS = 0.55  # brighter than this fraction of the paper in its brightest channel: not ink
 
 
 @dataclass
@@ -103,9 +106,36 @@ def line_evidence(image: np.ndarray) -> np.ndarray:
     """
     darkest = image.min(axis=2) if image.ndim == 3 else image
     inv = (1.0 - darkest).astype(np.float32)
-    k = max(3, int(round(min(image.shape[:2]) / 200)) | 1)
-    kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (k, k))
+    kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (_shading_kernel(image),) * 2)
     return np.clip(inv - cv2.morphologyEx(inv, cv2.MORPH_OPEN, kernel), 0.0, 1.0)
+
+
+def _shading_kernel(image: np.ndarray) -> int:
+    return max(3, int(round(min(image.shape[:2]) / 200)) | 1)
+
+
+def without_ink(evidence: np.ndarray, image: np.ndarray) -> np.ndarray:
+    """``evidence`` with the ink taken out: pixels dark in *every* channel (traces, text; grid
+    lines are light in at least one, or lighter than ink), so that a page dense with traces
+    still shows its grid lines to the Hough transform."""
+    if image.ndim != 3:
+        return evidence
+    k = _shading_kernel(image)
+    brightest = image.max(axis=2).astype(np.float32)
+    paper = cv2.blur(cv2.dilate(brightest, np.ones((k, k), np.uint8)), (k, k))
+    ink = (brightest < INK_DARKNESS * np.maximum(paper, 0.2)).astype(np.uint8)
+    out = evidence.copy()
+    out[cv2.dilate(ink, np.ones((3, 3), np.uint8)) > 0] = 0.0
+    return out
+
+
+def straight_lines(evidence: np.ndarray, axis: int) -> np.ndarray:
+    """The long straight strokes of rectified ``evidence`` along ``axis`` (1: horizontal lines,
+    0: vertical): a grey-level opening with a line ~1/15 of the page's short side, which keeps
+    grid lines whatever their colour and removes traces, text and dots."""
+    n = max(9, int(round(min(evidence.shape) / 15)))
+    kernel = np.ones((1, n) if axis == 1 else (n, 1), np.uint8)
+    return cv2.morphologyEx(evidence, cv2.MORPH_OPEN, kernel)
 
 
 def _hough_segments(evidence: np.ndarray) -> np.ndarray:
@@ -168,6 +198,14 @@ def _fit_canvas(h_mat: np.ndarray, shape: tuple[int, int]) -> tuple[np.ndarray, 
     return shift @ h_mat, (h, w)
 
 
+def _fits_canvas(h_mat: np.ndarray, shape: tuple[int, int]) -> bool:
+    try:
+        _fit_canvas(h_mat, shape)
+    except ValueError:
+        return False
+    return True
+
+
 def estimate_geometry(evidence: np.ndarray, max_rotation_deg: float = 45.0
                       ) -> tuple[np.ndarray, tuple[int, int], float, bool, list[str]]:  # fmt: skip
     """Rotation (and perspective) from Hough segments of ``evidence`` ``[H, W]``.
@@ -203,8 +241,10 @@ def estimate_geometry(evidence: np.ndarray, max_rotation_deg: float = 45.0
     )
     if converging and horiz.sum() >= 3 and vert.sum() >= 3:
         h_persp = _perspective_correction(segs, length, horiz, vert, (hh, ww))
-        if h_persp is not None:
+        if h_persp is not None and _fits_canvas(h_persp, (hh, ww)):
             h_mat, perspective = h_persp, True
+        elif h_persp is not None:
+            notes.append("converging grid lines gave an implausible perspective; rotation only")
     if not perspective and abs(rot) < MIN_ROTATION_DEG:
         return np.eye(3), (hh, ww), rot, False, notes  # resampling would blur more than it fixes
     h_mat, size = _fit_canvas(h_mat, (hh, ww))
@@ -300,9 +340,10 @@ def grid_periods(profile_x: np.ndarray, profile_y: np.ndarray) -> tuple[float, f
     """5 mm periods (px) along x and y of a square grid, and a confidence (0..1).
 
     A comb over the autocorrelation of both profiles picks the period shared by the two axes
-    (the shortest strong one: 10 mm combs score as well as 5 mm ones); when the comb five times
-    longer is clearly stronger, the period found was the 1 mm one. Each axis is then refined
-    on its own (within ±3 %) with every harmonic the profile holds, to ~0.01 px.
+    (scored by the weaker axis, since a grid is square while rows of traces repeat only down
+    the page; the shortest strong one: 10 mm combs score as well as 5 mm ones); when the comb
+    five times longer is clearly stronger, the period found was the 1 mm one. Each axis is then
+    refined on its own (within ±3 %) with every harmonic the profile holds, to ~0.01 px.
     """
     acs = [_autocorr(p) for p in (profile_x, profile_y)]
     n = min(len(profile_x), len(profile_y))
@@ -311,7 +352,8 @@ def grid_periods(profile_x: np.ndarray, profile_y: np.ndarray) -> tuple[float, f
         return float("nan"), float("nan"), 0.0
 
     def joint(p: np.ndarray) -> np.ndarray:
-        return 0.5 * sum(_comb_score(ac, p, harmonics=6) for ac in acs)
+        # the weaker axis: a square grid repeats along both, rows of traces only along y
+        return np.minimum(*(_comb_score(ac, p, harmonics=6) for ac in acs))
 
     score = joint(periods)
     best = float(score.max())
@@ -349,9 +391,12 @@ def detect_grid(image: np.ndarray, max_rotation_deg: float = 45.0) -> GridEstima
     """
     img = image.astype(np.float32) / 255.0 if image.dtype == np.uint8 else image.astype(np.float32)
     ev = line_evidence(img)
-    h_mat, size, rot, persp, notes = estimate_geometry(ev, max_rotation_deg)
+    h_mat, size, rot, persp, notes = estimate_geometry(without_ink(ev, img), max_rotation_deg)
     ev_r = cv2.warpPerspective(ev, h_mat, (size[1], size[0]), flags=cv2.INTER_LINEAR)
-    px, py, conf = grid_periods(_profile(ev_r, axis=1), _profile(ev_r, axis=0))
+    px, py, conf = grid_periods(
+        _profile(straight_lines(ev_r, axis=0), axis=1),  # vertical lines: the x profile
+        _profile(straight_lines(ev_r, axis=1), axis=0),
+    )
     ok = np.isfinite(px) and np.isfinite(py) and conf > MIN_CONFIDENCE
     if ok:
         return GridEstimate(h_mat, size, rot, persp, px / 5, py / 5, conf, "grid", notes)

@@ -110,7 +110,8 @@ def find_pulse(trace: RowTrace, x_start: int, ppm: float, x_end: int | None = No
     cols = np.flatnonzero(np.isfinite(trace.y[x_start:x_end])) + x_start
     if len(cols) < 2:
         return None
-    breaks = np.flatnonzero(np.diff(cols) > max(2, int(0.4 * ppm)))
+    # in ink (``last``) grid-line removal may nick the pulse: only gaps over 1 mm separate it
+    breaks = np.flatnonzero(np.diff(cols) > max(2, int((1.0 if last else 0.4) * ppm)))
     if last:
         x0 = int(cols[breaks[-1] + 1]) if len(breaks) else int(cols[0])
         x1 = int(cols[-1])

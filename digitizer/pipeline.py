@@ -21,13 +21,15 @@ import cv2
 import numpy as np
 import torch
 
-from ecgsynth.layout import LEADS
+from ecgsynth.layout import LEADS, PULSE_LEAD_MM
 
 from .grid import GridEstimate, detect_grid
 from .io import read_image
 from .layout import PageLayout, Pulse, detect_layout, find_pulse
 from .segment import InkSegmenter, Segmenter, load_segmenter
-from .vectorize import track_row
+from .vectorize import Pen, estimate_pen, fit_centerline, track_row
+
+PANEL_MARGIN_PX = 0.25  # columns this close to a neighbouring panel's trace are left out
 
 LEAD_COLOURS = (
     (230, 25, 75), (60, 180, 75), (0, 130, 200), (245, 130, 48), (145, 30, 180), (70, 240, 240),
@@ -84,6 +86,48 @@ def find_pulses_in_ink(layout: PageLayout, image: np.ndarray, ppm: float) -> Non
         pulse = find_pulse(trace, 0, ppm, last=True)
         if pulse is not None:
             row.pulse = Pulse(pulse.x0 + x_lo, pulse.x1 + x_lo, pulse.foot + y_lo, pulse.top + y_lo)
+
+
+def refine_pulses(layout: PageLayout, image: np.ndarray, pen: Pen, ppm: float) -> None:
+    """Re-measure each row's pulse foot (0 mV) and top (1 mV) to a fraction of a pixel from the
+    anti-aliased ink of the rectified image ``[H, W, 3]``: the darkness-weighted centre of the
+    flat strokes, column by column, median over the stroke. A binary mask only tells these
+    levels to the pixel, and half a pixel of baseline is a visible offset on a small lead."""
+    half = 0.5 * pen.width + 1.5
+    edge = int(np.ceil(pen.reach)) + 1  # columns next to the vertical strokes are not flat
+    feet = max(1, int(PULSE_LEAD_MM * ppm) - edge)  # the 1 mm feet, less the edges
+    for row in layout.rows:
+        p = row.pulse
+        if p is None:
+            continue
+        foot_cols = np.r_[p.x0 : p.x0 + feet, p.x1 - feet + 1 : p.x1 + 1]
+        top_cols = np.arange(p.x0 + feet + 2 * edge, p.x1 - feet - 2 * edge + 1)
+        foot = _stroke_level(image, foot_cols, p.foot, half)
+        top = _stroke_level(image, top_cols, p.top, half)
+        if np.isfinite(foot) and abs(foot - p.foot) < 1.5:
+            p.foot = foot
+        if np.isfinite(top) and abs(top - p.top) < 1.5:
+            p.top = top
+
+
+def _stroke_level(image: np.ndarray, cols: np.ndarray, y: float, half: float) -> float:
+    """Median over ``cols`` of the darkness-weighted row centre of a horizontal stroke near
+    ``y`` (rows within ``half`` px)."""
+    h, w = image.shape[:2]
+    cols = cols[(cols >= 0) & (cols < w)]
+    r0, r1 = int(np.floor(y - half)), int(np.ceil(y + half))
+    if len(cols) == 0 or r0 < 0 or r1 >= h:
+        return float("nan")
+    rows = np.arange(r0, r1 + 1)
+    bright = image[r0 : r1 + 1][:, cols].max(axis=2)  # ink is dark in every channel
+    paper = float(np.percentile(image[max(0, r0 - 8) : r1 + 9][:, cols].max(axis=2), 95))
+    dark = np.clip(1.0 - bright / max(paper, 1e-3), 0.0, 1.0)
+    mass = dark.sum(axis=0)
+    ok = mass > 0.5
+    if not ok.any():
+        return float("nan")
+    centre = (dark * rows[:, None]).sum(axis=0)[ok] / mass[ok]
+    return float(np.median(centre))
 
 
 def isoelectric_level(y: np.ndarray) -> float:
@@ -182,10 +226,12 @@ class Digitizer:
                         image: np.ndarray | None = None) -> Digitized:  # fmt: skip
         warnings = list(grid.notes)
         layout = detect_layout(prob, grid.px_per_mm)
+        pen = estimate_pen([row.trace for row in layout.rows])
         if image is not None:
             find_pulses_in_ink(layout, image, grid.px_per_mm)
+            refine_pulses(layout, image, pen, grid.px_per_mm)
         warnings += layout.notes
-        signal = self._assemble(layout, grid, warnings)
+        signal = self._assemble(layout, grid, pen, warnings)
         rows = []
         for row in layout.rows:
             xs = np.flatnonzero(np.isfinite(row.trace.y))
@@ -226,7 +272,8 @@ class Digitizer:
                 )
         return mid + (t - 0.5 * drawn) * px_per_s, seconds
 
-    def _assemble(self, layout: PageLayout, grid: GridEstimate, warnings: list[str]) -> np.ndarray:
+    def _assemble(self, layout: PageLayout, grid: GridEstimate, pen: Pen, warnings: list[str]
+                  ) -> np.ndarray:  # fmt: skip
         n = self.num_samples
         t = np.arange(n) / self.fs
         # the candidates per lead, longest panels first
@@ -242,7 +289,6 @@ class Digitizer:
             if not leads:
                 continue
             x, seconds = self._time_axis(row, grid, t, warnings)
-            y = row.trace.sample(x)
             if row.pulse is not None:
                 base, gain_px = row.pulse.foot, row.pulse.height
             else:
@@ -250,11 +296,17 @@ class Digitizer:
                 gain_px = (
                     page_gain_px if np.isfinite(page_gain_px) else self.gain * grid.px_per_mm_y
                 )
-            mv = (base - y) / gain_px
             k = len(leads)
+            # panel c shows t in [c, c + 1) * seconds / k; its centre line is fitted on the
+            # columns that see none of the neighbouring panels' traces
+            cuts = np.interp(np.arange(1, k) * seconds / k, t, x)  # x of the panel boundaries
             for c, lead in enumerate(leads):
+                lo = cuts[c - 1] + pen.reach + PANEL_MARGIN_PX if c > 0 else -np.inf
+                hi = cuts[c] - pen.reach - PANEL_MARGIN_PX if c < k - 1 else np.inf
+                line = fit_centerline(row.trace, pen, lo, hi)
                 window = (t >= c * seconds / k) & (t < (c + 1) * seconds / k)
-                values = np.where(window, mv, np.nan)
+                values = np.full(n, np.nan)
+                values[window] = (base - line.sample(x[window], hold=1.0)) / gain_px
                 found[lead].append((seconds / k, values))
         out = np.full((len(LEADS), n), np.nan, dtype=np.float32)
         for i, name in enumerate(LEADS):

@@ -10,6 +10,7 @@ from .render import Renderer, lead_masks
 from .sources import (
     ArraySource,
     ECGRecord,
+    LowpassSource,
     MixedSource,
     RecordError,
     SignalSource,
@@ -28,6 +29,7 @@ __all__ = [
     "ECGImageDataset",
     "ECGPageSet",
     "ECGRecord",
+    "LowpassSource",
     "MixedSource",
     "PageOptions",
     "PageSpec",

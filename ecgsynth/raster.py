@@ -161,13 +161,15 @@ def _column_spans(u: Tensor, v: Tensor, line_width: Tensor) -> tuple[Tensor, Ten
     lo = torch.fmin(torch.fmin(lo, vb[:, :-1]), vb[:, 1:])
     hi = torch.fmax(torch.fmax(hi, vb[:, :-1]), vb[:, 1:])
 
-    # widen horizontally by the line width (per polyline radius)
+    # widen horizontally by the line width (per polyline radius): column c takes the span of
+    # columns c - radius .. c + radius (shifts of the unwidened spans, so the reach is radius)
+    lo0, hi0 = lo, hi
     for step in range(1, pad + 1):
         use = (radius >= step)[:, None]
-        lo_l = torch.nn.functional.pad(lo[:, step:], (0, step), value=float("inf"))
-        lo_r = torch.nn.functional.pad(lo[:, :-step], (step, 0), value=float("inf"))
-        hi_l = torch.nn.functional.pad(hi[:, step:], (0, step), value=float("-inf"))
-        hi_r = torch.nn.functional.pad(hi[:, :-step], (step, 0), value=float("-inf"))
+        lo_l = torch.nn.functional.pad(lo0[:, step:], (0, step), value=float("inf"))
+        lo_r = torch.nn.functional.pad(lo0[:, :-step], (step, 0), value=float("inf"))
+        hi_l = torch.nn.functional.pad(hi0[:, step:], (0, step), value=float("-inf"))
+        hi_r = torch.nn.functional.pad(hi0[:, :-step], (step, 0), value=float("-inf"))
         lo = torch.where(use, torch.minimum(lo, torch.minimum(lo_l, lo_r)), lo)
         hi = torch.where(use, torch.maximum(hi, torch.maximum(hi_l, hi_r)), hi)
 

@@ -38,7 +38,7 @@ from typing import Any
 
 import numpy as np
 import wfdb
-from scipy.signal import resample_poly
+from scipy.signal import butter, resample_poly, sosfiltfilt
 
 from .layout import LEADS, NUM_LEADS
 
@@ -989,6 +989,62 @@ class ArraySource(SignalSource):
         if not np.isfinite(window).any():
             raise RecordError(self.names[index], "no finite sample in the window")
         return ECGRecord(window, float(self.fs), self.names[index], "", start)
+
+
+class LowpassSource(SignalSource):
+    """Another source seen through an ECG cart's display filter: a zero-phase Butterworth
+    low-pass (the "0.05-40 Hz" of a printout's footer), so that the page shows what a cart
+    prints and the ground truth is that same filtered signal.
+
+    Args:
+        source: the records to filter (its ``fs`` and ``num_samples`` are kept).
+        cutoff_hz: -3 dB frequency of the low-pass (40, 100 and 150 Hz are common settings).
+        order: filter order (applied forwards and backwards, so the effective order doubles).
+
+    Each finite stretch of a lead is filtered on its own; stretches too short for the filter
+    are kept unfiltered, NaN stays NaN.
+    """
+
+    def __init__(self, source: SignalSource, cutoff_hz: float = 40.0, order: int = 4):
+        super().__init__(source.fs, source.duration_s)
+        self.num_samples = source.num_samples
+        if not 0 < cutoff_hz < source.fs / 2:
+            raise ValueError(f"cutoff_hz must be in (0, {source.fs / 2}) Hz, got {cutoff_hz}")
+        self.source = source
+        self.cutoff_hz = float(cutoff_hz)
+        self._sos = butter(order, cutoff_hz, fs=source.fs, output="sos")
+
+    def __len__(self) -> int:
+        return len(self.source)
+
+    @property
+    def bad_indices(self) -> frozenset[int]:
+        return self.source.bad_indices
+
+    def _describe(self) -> str:
+        return f"{self.source._describe()} low-passed at {self.cutoff_hz:g} Hz"
+
+    def warm(self) -> None:
+        self.source.warm()
+
+    def load(self, index: int, rng: np.random.Generator) -> ECGRecord:
+        return self._filtered(self.source.load(index, rng))
+
+    def sample(self, rng: np.random.Generator) -> ECGRecord:
+        """Draw as the wrapped source does (its weights and bad-record handling), then filter."""
+        return self._filtered(self.source.sample(rng))
+
+    def _filtered(self, record: ECGRecord) -> ECGRecord:
+        x = record.signal.astype(np.float64)
+        pad = 3 * (2 * len(self._sos) + 1)  # sosfiltfilt's default edge padding
+        for lead in x:
+            finite = np.isfinite(lead)
+            edges = np.flatnonzero(np.diff(np.r_[0, finite.astype(np.int8), 0]))
+            for a, b in zip(edges[::2], edges[1::2]):
+                if b - a > pad:
+                    lead[a:b] = sosfiltfilt(self._sos, lead[a:b])
+        return ECGRecord(x.astype(np.float32), record.fs, record.name, record.path,
+                         record.start_sample)  # fmt: skip
 
 
 class MixedSource(SignalSource):

@@ -151,6 +151,25 @@ def test_raster_coverage_is_exact_for_a_flat_line():
     assert labels[0, 10, 8] == 2
 
 
+@pytest.mark.parametrize("width", [1.0, 2.7, 4.85, 7.0])
+def test_thick_pen_reaches_sideways_by_its_radius(width: float):
+    """Column c of a steep stroke shows the trace over [c - h, c + h] with h = r + 1/2,
+    r = round(width / 2 - 1/2): the span's ends are y(c +- h) -+ width / 2 (to the pixel)."""
+    slope = 4.0  # px per px, rising on screen (y decreases)
+    canvas = PolylineCanvas(1, 260, 60, "cpu")
+    x = torch.linspace(5.0, 55.0, 501)[None]
+    canvas.add(x, 240.0 - slope * (x - 5.0), torch.tensor([0]),
+               torch.tensor([1], dtype=torch.int32), torch.tensor([width]))  # fmt: skip
+    _, bits, _ = canvas.finish()
+    h = max(0.0, round(width / 2 - 0.5)) + 0.5
+    for c in range(20, 40):
+        rows = torch.nonzero(bits[0, :, c]).ravel()
+        top = 240.0 - slope * (c + h - 5.0) - width / 2
+        bottom = 240.0 - slope * (c - h - 5.0) + width / 2
+        assert abs(int(rows.min()) - top) <= 0.5 + 1e-6
+        assert abs(int(rows.max()) - bottom) <= 0.5 + 1e-6
+
+
 def test_bad_batches_are_refused():
     r = Renderer()
     with pytest.raises(ValueError, match="signal must be"):

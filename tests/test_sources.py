@@ -19,6 +19,7 @@ from ecgsynth.sources import (
     LEADS,
     ArraySource,
     ECGRecord,
+    LowpassSource,
     MixedSource,
     RecordError,
     RecordWarning,
@@ -468,6 +469,30 @@ def test_mixed_source() -> None:
         MixedSource([first, ArraySource(x, fs=50, duration_s=5.0)])
     with pytest.raises(ValueError):
         MixedSource([first, second], weights=[1, -1])
+
+
+def test_lowpass_source_filters_each_finite_stretch() -> None:
+    """10 Hz passes, 120 Hz is removed, NaN stays NaN, a short stretch is kept as it is, and
+    draws follow the wrapped source's weights."""
+    t = np.arange(2500) / 500
+    slow, fast = np.sin(2 * np.pi * 10 * t), 0.5 * np.sin(2 * np.pi * 120 * t)
+    x = np.tile((slow + fast).astype(np.float32), (12, 1))
+    x[3, 1000:1100] = np.nan
+    x[4, :2488] = np.nan  # a 12-sample stretch: too short to filter
+    source = LowpassSource(ArraySource([x], fs=500, duration_s=5.0, offset_s=0), cutoff_hz=40)
+    y = source.load(0, np.random.default_rng(0)).signal
+    inner = slice(100, 900)
+    np.testing.assert_allclose(y[0, inner], slow[inner], atol=0.02)
+    assert np.isnan(y[3, 1000:1100]).all() and np.isfinite(y[3, 1100:]).all()
+    np.testing.assert_allclose(y[3, 1200:1400], slow[1200:1400], atol=0.02)
+    np.testing.assert_array_equal(y[4, 2488:], x[4, 2488:])
+    ones = ArraySource(np.ones((1, 12, 500), np.float32), fs=50, names=["b0"], duration_s=4.0)
+    mixed = MixedSource([ArraySource(x[None, :, :500], fs=50, names=["a0"], duration_s=4.0), ones],
+                        weights=[0, 1])  # fmt: skip
+    rng = np.random.default_rng(0)
+    assert {LowpassSource(mixed, 10).sample(rng).name for _ in range(5)} == {"b0"}
+    with pytest.raises(ValueError, match="cutoff_hz"):
+        LowpassSource(source, cutoff_hz=300)
 
 
 def test_center_removes_dc_offset(tmp_path):
