@@ -1035,16 +1035,25 @@ class LowpassSource(SignalSource):
         return self._filtered(self.source.sample(rng))
 
     def _filtered(self, record: ECGRecord) -> ECGRecord:
-        x = record.signal.astype(np.float64)
-        pad = 3 * (2 * len(self._sos) + 1)  # sosfiltfilt's default edge padding
-        for lead in x:
-            finite = np.isfinite(lead)
-            edges = np.flatnonzero(np.diff(np.r_[0, finite.astype(np.int8), 0]))
-            for a, b in zip(edges[::2], edges[1::2]):
-                if b - a > pad:
-                    lead[a:b] = sosfiltfilt(self._sos, lead[a:b])
-        return ECGRecord(x.astype(np.float32), record.fs, record.name, record.path,
-                         record.start_sample)  # fmt: skip
+        x = lowpass(record.signal, self.fs, self.cutoff_hz, self._sos)
+        return ECGRecord(x, record.fs, record.name, record.path, record.start_sample)
+
+
+def lowpass(signal: np.ndarray, fs: float, cutoff_hz: float, sos: np.ndarray | None = None,
+            order: int = 4) -> np.ndarray:  # fmt: skip
+    """Zero-phase Butterworth low-pass of ``signal`` ``[..., T]`` (float32 out), each finite
+    stretch on its own; stretches too short for the filter and NaN are kept as they are."""
+    if sos is None:
+        sos = butter(order, cutoff_hz, fs=fs, output="sos")
+    x = np.array(signal, dtype=np.float64)
+    pad = 3 * (2 * len(sos) + 1)  # sosfiltfilt's default edge padding
+    for lead in x.reshape(-1, x.shape[-1]):
+        finite = np.isfinite(lead)
+        edges = np.flatnonzero(np.diff(np.r_[0, finite.astype(np.int8), 0]))
+        for a, b in zip(edges[::2], edges[1::2]):
+            if b - a > pad:
+                lead[a:b] = sosfiltfilt(sos, lead[a:b])
+    return x.astype(np.float32)
 
 
 class MixedSource(SignalSource):

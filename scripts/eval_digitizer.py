@@ -31,7 +31,7 @@ from digitizer.metrics import score_record
 from digitizer.pipeline import Digitizer
 from ecgsynth import ECGPageSet
 from ecgsynth.distort.presets import PRESET_CONFIGS
-from ecgsynth.sources import LowpassSource, default_source
+from ecgsynth.sources import LowpassSource, default_source, lowpass
 
 LAYOUTS = ("3x4", "3x4_3r", "6x2", "12x1")
 
@@ -107,34 +107,57 @@ def eval_grid(num: int, seed: int) -> dict:
     return out
 
 
-def eval_gtmask(num: int, seed: int, dpi: float = 200.0, lowpass: float | None = None) -> dict:
+def eval_gtmask(num: int, seed: int, dpi: float = 200.0,
+                display_filter_hz: float | None = None) -> dict:  # fmt: skip
     """Ground-truth trace masks of clean pages (isolates grid/layout/vectorisation).
 
-    With ``lowpass`` the records are printed through a cart's display filter of that many Hz
-    (:class:`~ecgsynth.sources.LowpassSource`), and the truth is the filtered signal: what the
-    page shows. Without it, the noise of the real records above what the page can draw
-    (~100 Hz at 200 dpi, less through the pen) caps the SNR whatever the digitizer does.
+    With ``display_filter_hz`` the records are printed through a cart's display filter of that
+    many Hz (:class:`~ecgsynth.sources.LowpassSource`), and the truth is the filtered signal:
+    what the page shows. Two ceilings that no reader of the page can pass are reported with the
+    scores: ``nyquist``, the truth against itself low-passed at the page's pixel Nyquist
+    frequency (half a pixel column per sample: ~98 Hz at 200 dpi; the pen blurs further), and
+    ``shift_0.1px``, the truth against itself shifted by a tenth of a pixel column (a binary
+    mask places the trace start only to the pixel).
     """
     dig = Digitizer(checkpoint="ink")
     source = default_source()
-    if lowpass:
-        source = LowpassSource(source, lowpass)
+    if display_filter_hz:
+        source = LowpassSource(source, display_filter_hz)
     out = {}
     for layout in LAYOUTS:
         ps = ECGPageSet(num, source, layout=layout, preset="clean", dpi=dpi, seed=seed)
-        snr, al, ok = [], [], 0
+        cols: dict[str, list[float]] = {"snr_db": [], "aligned_snr_db": [], "nyquist": [],
+                                        "shift_0.1px": []}  # fmt: skip
+        ok = 0
         for i in tqdm(range(num), desc=f"gtmask {layout}", unit="page"):
             b = ps.render_batch([i])
             rec = dig.digitize_mask(b["image"][0], (b["mask"][0] > 0).float())
             ok += rec.layout == layout
             s, a = _snr(b, rec.signal)
-            snr.append(s)
-            al.append(a)
-        out[layout] = {"snr_db": float(np.mean(snr)), "aligned_snr_db": float(np.mean(al)),
-                       "layout_correct": ok / num}  # fmt: skip
-    filt = f", records low-passed at {lowpass:g} Hz" if lowpass else ", raw records"
+            cols["snr_db"].append(s)
+            cols["aligned_snr_db"].append(a)
+            n, sh = _ceilings(b)
+            cols["nyquist"].append(n)
+            cols["shift_0.1px"].append(sh)
+        out[layout] = {k: float(np.mean(v)) for k, v in cols.items()} | {"layout_correct": ok / num}
+    filt = f", records through a {display_filter_hz:g} Hz filter" if display_filter_hz else ""
     _table(f"ground-truth mask, clean {dpi:g} dpi{filt}", out)
     return out
+
+
+def _ceilings(b: dict) -> tuple[float, float]:
+    """Mean SNR over the shown leads of the truth against its page-Nyquist low-pass and against
+    itself shifted by 0.1 px (see :func:`eval_gtmask`)."""
+    fs = float(b["fs"][0])
+    px_per_s = b["meta"][0]["paper_speed_mm_s"] * float(b["px_per_mm"][0])
+    truth = _truth(b)
+    full = b["signal"][0].numpy()
+    smooth = lowpass(full, fs, min(0.5 * px_per_s, 0.45 * fs))
+    t = np.arange(full.shape[-1]) / fs
+    shifted = np.stack([np.interp(t - 0.1 / px_per_s, t, x) for x in full])
+    shifted[:, :2] = np.nan  # the first samples have nothing to shift in
+    rows = [(score_record(truth, est, fs, align=False)) for est in (smooth, shifted)]
+    return tuple(float(np.mean([r["snr_db"] for r in rs])) for rs in rows)
 
 
 def eval_segmenter(num: int, seed: int, checkpoint: str) -> dict:
@@ -173,10 +196,16 @@ def eval_speed(num: int, seed: int) -> dict:
 
 def _table(title: str, rows: dict) -> None:
     print(title)
-    print(f"  {'':16s} {'SNR dB':>8s} {'aligned':>8s}")
+    ceilings = "nyquist" in next(iter(rows.values()))
+    head = f"  {'':16s} {'SNR dB':>8s} {'aligned':>8s}"
+    print(head + (f" {'ceilings: nyquist':>18s} {'0.1 px':>7s}" if ceilings else ""))
     for key, v in rows.items():
-        extra = f"  layout ok {v['layout_correct']:.0%}" if "layout_correct" in v else ""
-        print(f"  {key:16s} {v['snr_db']:8.2f} {v['aligned_snr_db']:8.2f}{extra}")
+        line = f"  {key:16s} {v['snr_db']:8.2f} {v['aligned_snr_db']:8.2f}"
+        if ceilings:
+            line += f" {v['nyquist']:18.2f} {v['shift_0.1px']:7.2f}"
+        if "layout_correct" in v:
+            line += f"  layout ok {v['layout_correct']:.0%}"
+        print(line)
 
 
 def main() -> None:
