@@ -22,27 +22,13 @@ from scipy.signal import find_peaks
 
 from ecgsynth.layout import LAYOUTS, LEADS
 
+from .calibration import Pulse, find_pulse_at, trace_after_pulse
 from .vectorize import RowTrace, track_row
 
 MIN_ROW_SPACING_MM = 8.0
 TRACE_MIN_WIDTH_MM = 12.0  # connected components narrower than this are text, not traces
-PULSE_WIDTH_MM = (2.5, 9.0)  # 0.2 s at 25 mm/s is 5 mm (+ the 1 mm feet on each side)
-PULSE_GAINS_MM = (5.0, 10.0, 20.0)  # a pulse is 1 mV: this tall at 5, 10 or 20 mm/mV
-PULSE_GAIN_TOL = 0.12  # relative tolerance on the pulse height
-
-
-@dataclass
-class Pulse:
-    """A calibration pulse: columns ``[x0, x1]``, foot (0 mV) and top y in px."""
-
-    x0: int
-    x1: int
-    foot: float
-    top: float
-
-    @property
-    def height(self) -> float:
-        return self.foot - self.top
+PULSE_WIDTH_MM = (2.5, 12.0)  # a faint pulse-sized stretch set off from the trace
+PULSE_SEARCH_MM = 20.0  # pulses are looked for this far into either end of a row
 
 
 @dataclass
@@ -98,57 +84,21 @@ def find_rows(prob: np.ndarray, ppm: float) -> tuple[np.ndarray, np.ndarray]:
     return peaks.astype(np.float64), props["peak_heights"]
 
 
-def find_pulse(trace: RowTrace, x_start: int, ppm: float, x_end: int | None = None,
-               last: bool = False) -> Pulse | None:  # fmt: skip
-    """A calibration pulse in a tracked row: a stretch of trace columns a few mm wide, set off
-    by a gap, standing clearly above its own feet with a flat top.
-
-    By default the first stretch after ``x_start`` that is followed by a gap (the pulse before
-    the trace); with ``last=True`` the last stretch in ``[x_start, x_end)`` (a strip left of the
-    trace, searched in the ink of the image).
-    """
-    cols = np.flatnonzero(np.isfinite(trace.y[x_start:x_end])) + x_start
-    if len(cols) < 2:
-        return None
-    # in ink (``last``) grid-line removal may nick the pulse: only gaps over 1 mm separate it
-    breaks = np.flatnonzero(np.diff(cols) > max(2, int((1.0 if last else 0.4) * ppm)))
-    if last:
-        x0 = int(cols[breaks[-1] + 1]) if len(breaks) else int(cols[0])
-        x1 = int(cols[-1])
-    elif len(breaks) == 0:
-        return None
-    else:
-        x0, x1 = int(cols[0]), int(cols[breaks[0]])
-    width_mm = (x1 - x0 + 1) / ppm
-    if not PULSE_WIDTH_MM[0] <= width_mm <= PULSE_WIDTH_MM[1]:
-        return None
-    seg_top = trace.top[x0 : x1 + 1]
-    seg_bot = trace.bottom[x0 : x1 + 1]
-    lw = trace.line_width if np.isfinite(trace.line_width) else 1.0
-    n = len(seg_top)
-    # the top: the middle half of the pulse; the feet: its first and last ~0.5 mm
-    mid = seg_top[n // 4 : max(n // 4 + 1, 3 * n // 4)]
-    feet = np.r_[seg_bot[: max(1, int(0.5 * ppm))], seg_bot[-max(1, int(0.5 * ppm)) :]]
-    top = float(np.nanmedian(mid)) + 0.5 * (lw - 1)
-    foot = float(np.nanmedian(feet)) - 0.5 * (lw - 1)
-    height_mm = (foot - top) / ppm
-    if not any(abs(height_mm / g - 1) <= PULSE_GAIN_TOL for g in PULSE_GAINS_MM):
-        return None  # not 1 mV at a standard gain: a partial pulse or a QRS
-    if np.nanstd(seg_top[n // 4 : 3 * n // 4]) > 0.1 * (foot - top):
-        return None  # not flat-topped: a QRS, not a pulse
-    return Pulse(x0, x1, foot, top)
-
-
-def _leading_stretch(trace: RowTrace, x_start: int, ppm: float) -> int | None:
-    """Last column of a pulse-wide stretch that starts the row and is followed by a gap of at
-    least 1 mm (a calibration pulse too faint to measure): it is not part of the trace."""
-    cols = np.flatnonzero(np.isfinite(trace.y[x_start:])) + x_start
+def _pulse_sized_stretch(trace: RowTrace, x_lo: int, x_hi: int, ppm: float,
+                         side: str) -> int | None:  # fmt: skip
+    """Inner end of a pulse-wide stretch that starts (``side="start"``) or ends the row and is
+    set off from the rest by a gap of at least 1 mm (a calibration pulse too faint to measure):
+    it is not part of the trace."""
+    cols = np.flatnonzero(np.isfinite(trace.y[x_lo : x_hi + 1])) + x_lo
     breaks = np.flatnonzero(np.diff(cols) > ppm)
     if len(breaks) == 0:
         return None
-    x1 = int(cols[breaks[0]])
-    width_mm = (x1 - cols[0] + 1) / ppm
-    return x1 if PULSE_WIDTH_MM[0] <= width_mm <= PULSE_WIDTH_MM[1] else None
+    if side == "start":
+        inner, outer = int(cols[breaks[0]]), int(cols[0])
+    else:
+        inner, outer = int(cols[breaks[-1] + 1]), int(cols[-1])
+    width_mm = (abs(outer - inner) + 1) / ppm
+    return inner if PULSE_WIDTH_MM[0] <= width_mm <= PULSE_WIDTH_MM[1] else None
 
 
 def _row_extent(trace: RowTrace, min_run: int, ppm: float) -> tuple[int, int] | None:
@@ -179,15 +129,26 @@ def build_rows(prob: np.ndarray, ppm: float, baselines: np.ndarray) -> list[Row]
         ext = _row_extent(trace, int(5 * ppm), ppm)
         if ext is None:
             continue
-        pulse = find_pulse(trace, ext[0], ppm)
-        lead_end = pulse.x1 if pulse is not None else _leading_stretch(trace, ext[0], ppm)
-        x_start = ext[0]
-        if lead_end is not None:
-            after = np.flatnonzero(np.isfinite(trace.y[lead_end + 1 :]))
-            if len(after) == 0:
+        x_start, x_end = ext
+        reach = int(PULSE_SEARCH_MM * ppm)
+        pulse = find_pulse_at(trace, x_start, min(x_end, x_start + reach), ppm, "start")
+        if pulse is None:
+            pulse = find_pulse_at(trace, max(x_start, x_end - reach), x_end, ppm, "end")
+        if pulse is not None:
+            inner = trace_after_pulse(trace, pulse)
+            if inner is None:
                 continue
-            x_start = int(lead_end + 1 + after[0])
-        rows.append(Row(float(b), trace, x_start, ext[1], pulse))
+            x_start, x_end = (inner, x_end) if pulse.side == "start" else (x_start, inner)
+        else:  # a faint pulse set off by a gap: leave it out of the trace
+            lead = _pulse_sized_stretch(trace, x_start, x_end, ppm, "start")
+            tail = _pulse_sized_stretch(trace, x_start, x_end, ppm, "end")
+            if lead is not None:
+                x_start = int(lead + 1 + np.flatnonzero(np.isfinite(trace.y[lead + 1 :]))[0])
+            elif tail is not None:
+                x_end = int(np.flatnonzero(np.isfinite(trace.y[:tail]))[-1])
+        if x_end - x_start < 5 * ppm:
+            continue
+        rows.append(Row(float(b), trace, x_start, x_end, pulse))
     return _drop_duplicates(rows)
 
 
@@ -284,4 +245,4 @@ def _agree_on_extent(rows: list[Row], ppm: float, tol_mm: float = 1.5) -> list[s
     return notes
 
 
-__all__ = ["LEADS", "PageLayout", "Pulse", "Row", "detect_layout", "find_pulse", "find_rows"]
+__all__ = ["LEADS", "PageLayout", "Row", "detect_layout", "find_rows"]

@@ -21,13 +21,14 @@ import cv2
 import numpy as np
 import torch
 
-from ecgsynth.layout import LEADS, PULSE_LEAD_MM
+from ecgsynth.layout import LEADS
 
+from .calibration import find_pulses_in_ink, isoelectric_level, refine_pulses, row_time_axis
 from .grid import GridEstimate, detect_grid
 from .io import read_image
-from .layout import PageLayout, Pulse, detect_layout, find_pulse
+from .layout import PageLayout, Row, detect_layout
 from .segment import InkSegmenter, Segmenter, load_segmenter
-from .vectorize import Pen, estimate_pen, fit_centerline, track_row
+from .vectorize import Pen, RowTrace, estimate_pen, fit_centerline
 
 PANEL_MARGIN_PX = 0.25  # columns this close to a neighbouring panel's trace are left out
 
@@ -66,85 +67,33 @@ class Digitized:
         return [n for n, s in zip(self.sig_name, self.signal) if not np.isfinite(s).any()]
 
 
-def find_pulses_in_ink(layout: PageLayout, image: np.ndarray, ppm: float) -> None:
-    """Look for the calibration pulse of rows that have none in the *ink* of the rectified
-    image ``[H, W, 3]``, in a strip left of the trace: a learned segmenter (or a ground-truth
-    trace mask) may leave pulses out, but they hold the exact baseline and gain."""
-    for row in layout.rows:
-        if row.pulse is not None:
-            continue
-        x_hi = row.x_start - max(1, int(0.3 * ppm))
-        x_lo = max(0, row.x_start - int(15 * ppm))
-        if x_hi - x_lo < 3 * ppm:
-            continue
-        half = 12 * ppm
-        y_lo = int(max(0, row.baseline - half))
-        y_hi = int(min(image.shape[0], row.baseline + half))
-        strip = image[y_lo:y_hi, x_lo:x_hi].transpose(2, 0, 1)
-        ink = InkSegmenter(px_per_mm=ppm).segment(strip)
-        trace = track_row(ink, row.baseline - y_lo, half)
-        pulse = find_pulse(trace, 0, ppm, last=True)
-        if pulse is not None:
-            row.pulse = Pulse(pulse.x0 + x_lo, pulse.x1 + x_lo, pulse.foot + y_lo, pulse.top + y_lo)
+def _trace_bounds(row: Row, pen: Pen) -> tuple[float, float, float]:
+    """Columns ``(lo, hi)`` of the row's own trace for the centre-line fit (a calibration
+    pulse's strokes are not signal), and how far (px) the end values may be held to reach a
+    sample that sits on a pulse edge."""
+    lo, hi, hold = -np.inf, np.inf, 1.0
+    p = row.pulse
+    if p is None:
+        return lo, hi, hold
+    if p.side == "start":
+        lo = p.x1 + pen.reach + PANEL_MARGIN_PX if p.joined else row.x_start - 0.5
+        hold = max(hold, lo - p.edge + 1.0) if p.joined else hold
+    else:
+        hi = p.x0 - pen.reach - PANEL_MARGIN_PX if p.joined else row.x_end + 0.5
+        hold = max(hold, p.edge - hi + 1.0) if p.joined else hold
+    return lo, hi, hold
 
 
-def refine_pulses(layout: PageLayout, image: np.ndarray, pen: Pen, ppm: float) -> None:
-    """Re-measure each row's pulse foot (0 mV) and top (1 mV) to a fraction of a pixel from the
-    anti-aliased ink of the rectified image ``[H, W, 3]``: the darkness-weighted centre of the
-    flat strokes, column by column, median over the stroke. A binary mask only tells these
-    levels to the pixel, and half a pixel of baseline is a visible offset on a small lead."""
-    half = 0.5 * pen.width + 1.5
-    edge = int(np.ceil(pen.reach)) + 1  # columns next to the vertical strokes are not flat
-    feet = max(1, int(PULSE_LEAD_MM * ppm) - edge)  # the 1 mm feet, less the edges
-    for row in layout.rows:
-        p = row.pulse
-        if p is None:
-            continue
-        foot_cols = np.r_[p.x0 : p.x0 + feet, p.x1 - feet + 1 : p.x1 + 1]
-        top_cols = np.arange(p.x0 + feet + 2 * edge, p.x1 - feet - 2 * edge + 1)
-        foot = _stroke_level(image, foot_cols, p.foot, half)
-        top = _stroke_level(image, top_cols, p.top, half)
-        if np.isfinite(foot) and abs(foot - p.foot) < 1.5:
-            p.foot = foot
-        if np.isfinite(top) and abs(top - p.top) < 1.5:
-            p.top = top
-
-
-def _stroke_level(image: np.ndarray, cols: np.ndarray, y: float, half: float) -> float:
-    """Median over ``cols`` of the darkness-weighted row centre of a horizontal stroke near
-    ``y`` (rows within ``half`` px)."""
-    h, w = image.shape[:2]
-    cols = cols[(cols >= 0) & (cols < w)]
-    r0, r1 = int(np.floor(y - half)), int(np.ceil(y + half))
-    if len(cols) == 0 or r0 < 0 or r1 >= h:
-        return float("nan")
-    rows = np.arange(r0, r1 + 1)
-    bright = image[r0 : r1 + 1][:, cols].max(axis=2)  # ink is dark in every channel
-    paper = float(np.percentile(image[max(0, r0 - 8) : r1 + 9][:, cols].max(axis=2), 95))
-    dark = np.clip(1.0 - bright / max(paper, 1e-3), 0.0, 1.0)
-    mass = dark.sum(axis=0)
-    ok = mass > 0.5
-    if not ok.any():
-        return float("nan")
-    centre = (dark * rows[:, None]).sum(axis=0)[ok] / mass[ok]
-    return float(np.median(centre))
-
-
-def isoelectric_level(y: np.ndarray) -> float:
-    """The most frequent level (px) of a row's trace: the isoelectric line, where the pen
-    rests between beats in every panel of the row. Histogram mode, refined to sub-pixel."""
-    v = y[np.isfinite(y)]
-    if len(v) == 0:
-        return float("nan")
-    lo = np.floor(v.min()) - 3
-    hist = np.bincount(np.round(v - lo).astype(np.int64), minlength=1).astype(np.float64)
-    hist = np.convolve(hist, [0.25, 0.5, 0.25], mode="same")
-    k = int(np.argmax(hist))
-    if 0 < k < len(hist) - 1:
-        a, b, c = hist[k - 1], hist[k], hist[k + 1]
-        den = a - 2 * b + c
-        k = k + (0.5 * (a - c) / den if den != 0 else 0.0)
-    return float(lo + k)
+def _separator(trace: RowTrace, cut: float, ppm: float) -> tuple[int, int] | None:
+    """Columns ``(first, last)`` of a printed column separator (a narrow vertical stroke over
+    2 mm tall within 1 mm of the panel boundary ``cut``), if the row's trace shows one."""
+    a, b = int(np.floor(cut - ppm)), int(np.ceil(cut + ppm)) + 1
+    a, b = max(a, 0), min(b, len(trace.y))
+    span = np.nan_to_num(trace.bottom[a:b] - trace.top[a:b], nan=0.0)
+    tall = np.flatnonzero(span >= 2.0 * ppm)
+    if len(tall) == 0 or tall[-1] - tall[0] + 1 > max(2, 0.8 * ppm):
+        return None  # nothing tall, or too wide for a stroke (a QRS at the boundary)
+    return a + int(tall[0]), a + int(tall[-1])
 
 
 def _as_hwc_float(image: np.ndarray | torch.Tensor) -> np.ndarray:
@@ -228,10 +177,10 @@ class Digitizer:
         layout = detect_layout(prob, grid.px_per_mm)
         pen = estimate_pen([row.trace for row in layout.rows])
         if image is not None:
-            find_pulses_in_ink(layout, image, grid.px_per_mm)
-            refine_pulses(layout, image, pen, grid.px_per_mm)
+            find_pulses_in_ink(layout.rows, image, grid.px_per_mm)
+            refine_pulses(layout.rows, image, pen)
         warnings += layout.notes
-        signal = self._assemble(layout, grid, pen, warnings)
+        signal = self._assemble(layout, grid, pen, warnings, prob.shape[1])
         rows = []
         for row in layout.rows:
             xs = np.flatnonzero(np.isfinite(row.trace.y))
@@ -243,37 +192,8 @@ class Digitizer:
             warnings.append(f"no trace found for {', '.join(missing)} (NaN)")
         return rec
 
-    def _time_axis(self, row, grid: GridEstimate, t: np.ndarray, warnings: list[str]
-                   ) -> tuple[np.ndarray, float]:  # fmt: skip
-        """Column ``x`` of each output time ``t`` on ``row``, and the seconds the row shows.
-
-        The row's first and last trace columns hold its first and last sample; the pen reaches
-        beyond both by the same amount, so their midpoint is exact. The scale comes from the
-        grid (``paper_speed`` mm/s) when it agrees with the row's length within 3 %, else from
-        the length itself (a row shows ``page_seconds``).
-        """
-        seconds = self.page_seconds
-        span = row.x_end - row.x_start
-        mid = 0.5 * (row.x_start + row.x_end)
-        drawn = seconds - 1.0 / self.fs  # first to last sample
-        px_per_s = span / drawn if span > 0 else float("nan")
-        if grid.source == "grid" and span > 0:
-            grid_px_per_s = self.paper_speed * grid.px_per_mm_x
-            ratio = px_per_s / grid_px_per_s
-            if abs(ratio - 1) <= 0.03:
-                px_per_s = grid_px_per_s
-            elif abs(ratio - 1) > 0.08:
-                seconds = span / grid_px_per_s + 1.0 / self.fs
-                drawn = seconds - 1.0 / self.fs
-                px_per_s = grid_px_per_s
-                warnings.append(
-                    f"row at y={row.baseline:.0f} shows {seconds:.2f} s at {self.paper_speed:g} "
-                    f"mm/s, not {self.page_seconds:g} s; timing from the grid"
-                )
-        return mid + (t - 0.5 * drawn) * px_per_s, seconds
-
-    def _assemble(self, layout: PageLayout, grid: GridEstimate, pen: Pen, warnings: list[str]
-                  ) -> np.ndarray:  # fmt: skip
+    def _assemble(self, layout: PageLayout, grid: GridEstimate, pen: Pen, warnings: list[str],
+                  width: int) -> np.ndarray:  # fmt: skip
         n = self.num_samples
         t = np.arange(n) / self.fs
         # the candidates per lead, longest panels first
@@ -288,7 +208,11 @@ class Digitizer:
         for row, leads in zip(layout.rows, layout.leads):
             if not leads:
                 continue
-            x, seconds = self._time_axis(row, grid, t, warnings)
+            grid_px_per_s = self.paper_speed * grid.px_per_mm_x if grid.source == "grid" else None
+            axis, note = row_time_axis(row, pen, width, grid_px_per_s, self.page_seconds, self.fs)
+            if note:
+                warnings.append(note)
+            x, seconds = axis.x(t), axis.seconds
             if row.pulse is not None:
                 base, gain_px = row.pulse.foot, row.pulse.height
             else:
@@ -300,13 +224,21 @@ class Digitizer:
             # panel c shows t in [c, c + 1) * seconds / k; its centre line is fitted on the
             # columns that see none of the neighbouring panels' traces
             cuts = np.interp(np.arange(1, k) * seconds / k, t, x)  # x of the panel boundaries
+            row_lo, row_hi, hold = _trace_bounds(row, pen)
+            # panel boundaries: a separator stroke there is not signal either
+            bounds = []
+            for cut in cuts:
+                sep = _separator(row.trace, cut, grid.px_per_mm)
+                a, b = sep if sep is not None else (cut, cut)
+                bounds.append((a - pen.reach - PANEL_MARGIN_PX, b + pen.reach + PANEL_MARGIN_PX))
+                hold = max(hold, b - cut + pen.reach + PANEL_MARGIN_PX + 1.0, cut - a + 1.0)
             for c, lead in enumerate(leads):
-                lo = cuts[c - 1] + pen.reach + PANEL_MARGIN_PX if c > 0 else -np.inf
-                hi = cuts[c] - pen.reach - PANEL_MARGIN_PX if c < k - 1 else np.inf
+                lo = bounds[c - 1][1] if c > 0 else row_lo
+                hi = bounds[c][0] if c < k - 1 else row_hi
                 line = fit_centerline(row.trace, pen, lo, hi)
                 window = (t >= c * seconds / k) & (t < (c + 1) * seconds / k)
                 values = np.full(n, np.nan)
-                values[window] = (base - line.sample(x[window], hold=1.0)) / gain_px
+                values[window] = (base - line.sample(x[window], hold=hold)) / gain_px
                 found[lead].append((seconds / k, values))
         out = np.full((len(LEADS), n), np.nan, dtype=np.float32)
         for i, name in enumerate(LEADS):

@@ -16,11 +16,12 @@ import torch
 import wfdb
 from PIL import Image
 
+from digitizer.calibration import find_pulses_in_ink, refine_pulses
 from digitizer.grid import detect_grid
 from digitizer.io import ImageError, read_image, write_record
 from digitizer.layout import detect_layout
 from digitizer.metrics import score_record
-from digitizer.pipeline import Digitizer, find_pulses_in_ink, refine_pulses
+from digitizer.pipeline import Digitizer
 from digitizer.vectorize import Pen, RowTrace, estimate_pen, fit_centerline, track_row
 from ecgsynth import ECGPageSet
 from ecgsynth.distort.presets import PRESET_CONFIGS
@@ -261,9 +262,9 @@ def test_pulses_give_baseline_and_gain_to_a_tenth_of_a_pixel() -> None:
     grid = detect_grid(image)
     layout = detect_layout(grid.rectify((b["mask"][0] > 0).float().numpy(), border=0.0),
                            grid.px_per_mm)  # fmt: skip
-    find_pulses_in_ink(layout, grid.rectify(image), grid.px_per_mm)
+    find_pulses_in_ink(layout.rows, grid.rectify(image), grid.px_per_mm)
     pen = estimate_pen([r.trace for r in layout.rows])
-    refine_pulses(layout, grid.rectify(image), pen, grid.px_per_mm)
+    refine_pulses(layout.rows, grid.rectify(image), pen)
     baselines = sorted({p["baseline_y"] for p in meta["panels"]})
     gain_px = meta["gain_mm_mv"] * meta["px_per_mm"]
     assert len(layout.rows) == len(baselines) == 4

@@ -1,0 +1,341 @@
+"""Calibration: what a row's ink says about volts and seconds.
+
+Everything here is measured on the page; nothing assumes how a particular printer draws.
+
+- **Pulses** (:func:`find_pulse_at`). A calibration pulse is a 1 mV step: a vertical stroke up,
+  a flat top 0.06-0.3 s long, a vertical stroke down. Printers put it at the start of a row, at
+  its end, on some rows only or nowhere; some leave a gap between it and the trace, others run
+  the trace straight out of its trailing edge (ECG-Image-Kit, the Challenge 2024 pages). Its
+  foot is 0 mV and its height is the gain; the edge it shares with the trace, when it does, is
+  the time of the trace's first (or last) sample.
+- **Time axis** (:func:`row_time_axis`). A row shows ``page_seconds`` of signal (10 s on
+  standard printouts) from its first to its last sample. Where each end lies comes from the
+  trace itself: a free trace end overshoots its sample by the pen's half width, the same at
+  both ends, so the midpoint of two free ends is exact; an end joined to a pulse edge is exact
+  at the edge. The scale comes from the row's own length when it agrees with the grid at the
+  nominal paper speed, else from the grid.
+
+Shapes: traces are :class:`~digitizer.vectorize.RowTrace` (per-column arrays ``[W]``); images
+are rectified ``float32 [H, W, 3]`` in [0, 1]; x and y are pixel columns and rows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .segment import InkSegmenter
+from .vectorize import Pen, RowTrace, track_row
+
+PULSE_GAINS_MM = (5.0, 10.0, 20.0)  # a pulse is 1 mV: this tall at 5, 10 or 20 mm/mV
+PULSE_GAIN_TOL = 0.12  # relative tolerance on the pulse height
+PULSE_TOP_MM = (1.2, 11.0)  # flat top: 0.06-0.3 s at 25 mm/s, up to 0.2 s at 50 mm/s
+PULSE_LEAD_IN_MM = 4.0  # the rising stroke sits this close to the row's end (feet, if any)
+JOIN_GAP_MM = 0.6  # a trace that resumes this close to the pulse edge is joined to it
+TIME_TOL = 0.03  # row length vs grid at the nominal speed: agree within this -> use the length
+
+
+@dataclass
+class Pulse:
+    """A calibration pulse.
+
+    Attributes:
+        x0, x1: first and last column of its ink (feet included).
+        foot, top: y (px) of 0 mV and of 1 mV (stroke centres).
+        side: ``"start"`` (left of the row's trace) or ``"end"`` (right of it).
+        edge: x (px) of its vertical stroke that faces the trace.
+        joined: the trace runs straight out of (or into) that edge, so the edge is the time of
+            the trace's first (last) sample.
+    """
+
+    x0: int
+    x1: int
+    foot: float
+    top: float
+    side: str = "start"
+    edge: float = float("nan")
+    joined: bool = False
+
+    @property
+    def height(self) -> float:
+        return self.foot - self.top
+
+
+def _clusters(mask: np.ndarray) -> list[tuple[int, int]]:
+    """``[(first, last)]`` index ranges of the True runs of ``mask``."""
+    d = np.diff(np.r_[0, mask.astype(np.int8), 0])
+    return list(zip(np.flatnonzero(d == 1), np.flatnonzero(d == -1) - 1))
+
+
+def find_pulse_at(trace: RowTrace, x_lo: int, x_hi: int, ppm: float, side: str = "start"
+                  ) -> Pulse | None:  # fmt: skip
+    """The calibration pulse at one end of the row's trace between columns ``[x_lo, x_hi]``.
+
+    Looks for, from that end inwards: optional feet, a stroke about 1 mV tall (at 5, 10 or 20
+    mm/mV), a flat top 1.2-11 mm long, and a second tall stroke. Works whether the trace
+    follows after a gap or straight from the edge. ``None`` if the row shows no pulse there.
+    """
+    if side not in ("start", "end"):
+        raise ValueError(f"side must be 'start' or 'end', not {side!r}")
+    sl = slice(x_lo, x_hi + 1)
+    top, bot = trace.top[sl], trace.bottom[sl]
+    if side == "end":
+        top, bot = top[::-1], bot[::-1]
+    finite = np.isfinite(top)
+    first = np.flatnonzero(finite)
+    if len(first) < 3:
+        return None
+    n = min(len(top), first[0] + int(round((PULSE_LEAD_IN_MM + PULSE_TOP_MM[1] + 2) * ppm)))
+    top, bot = top[:n], bot[:n]
+    span = np.where(np.isfinite(top), bot - top, 0.0)
+    lw = trace.line_width if np.isfinite(trace.line_width) else 1.0
+    tall = span >= 0.75 * PULSE_GAINS_MM[0] * ppm
+    strokes = _clusters(tall)
+    if len(strokes) < 2 or strokes[0][0] - first[0] > PULSE_LEAD_IN_MM * ppm:
+        return None
+    (r0, r1), (f0, f1) = strokes[0], strokes[1]
+    width_mm = (f0 - r1 - 1) / ppm
+    if not PULSE_TOP_MM[0] <= width_mm <= PULSE_TOP_MM[1]:
+        return None
+    flat = top[r1 + 1 : f0]
+    if len(flat) < 2 or not np.isfinite(flat).all():
+        return None
+    level = float(np.median(flat))
+    # the pulse's own stroke thickness (often drawn bolder than the trace)
+    lw = max(1.0, float(np.median(bot[r1 + 1 : f0] - flat)) + 1.0)
+    foot = float(np.max(bot[r0 : r1 + 1])) - 0.5 * (lw - 1)
+    top_y = level + 0.5 * (lw - 1)
+    height = foot - top_y
+    if height <= 0 or np.percentile(np.abs(flat - level), 90) > max(1.5, 0.08 * height):
+        return None  # not flat-topped: a QRS, not a pulse
+    if not any(abs(height / (g * ppm) - 1) <= PULSE_GAIN_TOL for g in PULSE_GAINS_MM):
+        return None  # not 1 mV at a standard gain
+    # the trace after the second stroke: straight on (joined) or after a gap
+    rest = np.flatnonzero(np.isfinite(top[f1 + 1 :]))
+    joined = len(rest) > 0 and rest[0] <= JOIN_GAP_MM * ppm
+    # the stroke's own columns reach up to the top; a steep trace that leaves it may make the
+    # tall cluster wider, but does not reach the pulse's top there
+    at_top = np.flatnonzero(top[f0 : f1 + 1] <= level + max(1.5, 0.5 * lw)) + f0
+    edge = float(np.mean(at_top)) if len(at_top) else 0.5 * (f0 + f1)
+    end = int(f1)
+    if side == "start":
+        x0, x1, edge_x = x_lo + int(first[0]), x_lo + end, x_lo + edge
+    else:
+        x0, x1, edge_x = x_hi - end, x_hi - int(first[0]), x_hi - edge
+    return Pulse(x0, x1, foot, top_y, side, float(edge_x), bool(joined))
+
+
+def trace_after_pulse(trace: RowTrace, pulse: Pulse) -> int | None:
+    """First (``start`` pulse) or last (``end`` pulse) trace column beyond the pulse."""
+    if pulse.side == "start":
+        after = np.flatnonzero(np.isfinite(trace.y[pulse.x1 + 1 :]))
+        return int(pulse.x1 + 1 + after[0]) if len(after) else None
+    before = np.flatnonzero(np.isfinite(trace.y[: pulse.x0]))
+    return int(before[-1]) if len(before) else None
+
+
+def find_pulses_in_ink(rows: list, image: np.ndarray, ppm: float) -> None:
+    """Look for the calibration pulse of rows that have none in the *ink* of the rectified
+    image ``[H, W, 3]``, in strips left and right of the trace: a learned segmenter (or a
+    ground-truth trace mask) may leave pulses out, but they hold the exact baseline and gain.
+    ``rows`` are :class:`~digitizer.layout.Row` s (their ``pulse`` is set in place)."""
+    h, w = image.shape[:2]
+    for row in rows:
+        if row.pulse is not None:
+            continue
+        half = 12 * ppm
+        y_lo = int(max(0, row.baseline - half))
+        y_hi = int(min(h, row.baseline + half))
+        for side in ("start", "end"):
+            if side == "start":
+                x_lo, x_hi = (
+                    max(0, row.x_start - int(15 * ppm)),
+                    row.x_start - max(1, int(0.3 * ppm)),
+                )
+            else:
+                x_lo, x_hi = row.x_end + max(1, int(0.3 * ppm)), min(w, row.x_end + int(15 * ppm))
+            if x_hi - x_lo < 3 * ppm:
+                continue
+            strip = image[y_lo:y_hi, x_lo:x_hi].transpose(2, 0, 1)
+            ink = InkSegmenter(px_per_mm=ppm).segment(strip)
+            trace = track_row(ink, row.baseline - y_lo, half)
+            cols = np.flatnonzero(np.isfinite(trace.y))
+            if len(cols) < 3:
+                continue
+            # the stretch nearest the trace (in ink, grid-line removal may nick the pulse)
+            breaks = np.flatnonzero(np.diff(cols) > max(2, int(1.0 * ppm)))
+            if side == "start":
+                lo = int(cols[breaks[-1] + 1]) if len(breaks) else int(cols[0])
+                hi = int(cols[-1])
+            else:
+                lo, hi = int(cols[0]), int(cols[breaks[0]]) if len(breaks) else int(cols[-1])
+            pulse = find_pulse_at(trace, lo, hi, ppm, "start" if side == "start" else "end")
+            if pulse is None:
+                continue
+            row.pulse = Pulse(pulse.x0 + x_lo, pulse.x1 + x_lo, pulse.foot + y_lo,
+                              pulse.top + y_lo, side, pulse.edge + x_lo, False)  # fmt: skip
+            break
+
+
+def refine_pulses(rows: list, image: np.ndarray, pen: Pen) -> None:
+    """Re-measure each row's pulse foot (0 mV) and top (1 mV) to a fraction of a pixel from the
+    anti-aliased ink of the rectified image ``[H, W, 3]``: the darkness-weighted centre of the
+    flat strokes, column by column, median over the stroke. A binary mask only tells these
+    levels to the pixel, and half a pixel of baseline is a visible offset on a small lead.
+    The feet are whatever flat ink lies outside the two vertical strokes (none on pages whose
+    trace leaves the pulse straight from its edge: the foot then stays as tracked)."""
+    half = 0.5 * pen.width + 1.5
+    edge = int(np.ceil(pen.reach)) + 1  # columns next to the vertical strokes are not flat
+    for row in rows:
+        p = row.pulse
+        if p is None:
+            continue
+        strokes = _stroke_columns(row.trace, p)
+        if strokes is None:
+            continue
+        (r0, r1), (f0, f1) = strokes
+        foot_cols = np.r_[p.x0 : r0 - edge + 1, f1 + edge : p.x1 + 1]
+        top_cols = np.arange(r1 + 2 * edge, f0 - 2 * edge + 1)
+        top = _stroke_level(image, top_cols, p.top, half)
+        if np.isfinite(top) and abs(top - p.top) < 1.5:
+            p.top = top
+        if len(foot_cols) >= 2:
+            foot = _stroke_level(image, foot_cols, p.foot, half)
+            if np.isfinite(foot) and abs(foot - p.foot) < 1.5:
+                p.foot = foot
+
+
+def _stroke_columns(trace: RowTrace, p: Pulse) -> tuple[tuple[int, int], tuple[int, int]] | None:
+    """Column ranges of the pulse's two vertical strokes (left one first)."""
+    span = trace.bottom[p.x0 : p.x1 + 1] - trace.top[p.x0 : p.x1 + 1]
+    tall = np.nan_to_num(span, nan=0.0) >= 0.5 * p.height
+    strokes = _clusters(tall)
+    if len(strokes) < 2:
+        return None
+    (a0, a1), (b0, b1) = strokes[0], strokes[-1]
+    return (p.x0 + a0, p.x0 + a1), (p.x0 + b0, p.x0 + b1)
+
+
+def _stroke_level(image: np.ndarray, cols: np.ndarray, y: float, half: float) -> float:
+    """Median over ``cols`` of the darkness-weighted row centre of a horizontal stroke near
+    ``y`` (rows within ``half`` px)."""
+    h, w = image.shape[:2]
+    cols = cols[(cols >= 0) & (cols < w)]
+    r0, r1 = int(np.floor(y - half)), int(np.ceil(y + half))
+    if len(cols) == 0 or r0 < 0 or r1 >= h:
+        return float("nan")
+    rows = np.arange(r0, r1 + 1)
+    bright = image[r0 : r1 + 1][:, cols].max(axis=2)  # ink is dark in every channel
+    paper = float(np.percentile(image[max(0, r0 - 8) : r1 + 9][:, cols].max(axis=2), 95))
+    dark = np.clip(1.0 - bright / max(paper, 1e-3), 0.0, 1.0)
+    mass = dark.sum(axis=0)
+    ok = mass > 0.5
+    if not ok.any():
+        return float("nan")
+    centre = (dark * rows[:, None]).sum(axis=0)[ok] / mass[ok]
+    return float(np.median(centre))
+
+
+def isoelectric_level(y: np.ndarray) -> float:
+    """The most frequent level (px) of a row's trace: the isoelectric line, where the pen
+    rests between beats in every panel of the row. Histogram mode, refined to sub-pixel."""
+    v = y[np.isfinite(y)]
+    if len(v) == 0:
+        return float("nan")
+    lo = np.floor(v.min()) - 3
+    hist = np.bincount(np.round(v - lo).astype(np.int64), minlength=1).astype(np.float64)
+    hist = np.convolve(hist, [0.25, 0.5, 0.25], mode="same")
+    k = int(np.argmax(hist))
+    if 0 < k < len(hist) - 1:
+        a, b, c = hist[k - 1], hist[k], hist[k + 1]
+        den = a - 2 * b + c
+        k = k + (0.5 * (a - c) / den if den != 0 else 0.0)
+    return float(lo + k)
+
+
+@dataclass
+class TimeAxis:
+    """Where a row's samples lie: ``x(t) = x0 + t * px_per_s`` for ``0 <= t < seconds``.
+
+    ``source`` says how it was measured (``"length"``: the row's own length; ``"grid"``: the
+    grid at the nominal speed); ``anchor`` which end(s) placed it."""
+
+    x0: float
+    px_per_s: float
+    seconds: float
+    source: str
+    anchor: str
+
+    def x(self, t: np.ndarray) -> np.ndarray:
+        return self.x0 + t * self.px_per_s
+
+
+def row_ends(row, pen: Pen, width: int) -> tuple[float, float, bool, bool]:
+    """x of the row's first and last sample, and whether each end is trustworthy.
+
+    A free end overshoots by the pen's half width; an end joined to a pulse edge is exact; an
+    end at the image border may be cut off (not trusted)."""
+    over = max(0.0, 0.5 * pen.width - 0.5)
+    p = row.pulse
+    if p is not None and p.joined and p.side == "start":
+        x_first = p.edge
+    else:
+        x_first = row.x_start + over
+    if p is not None and p.joined and p.side == "end":
+        x_last = p.edge
+    else:
+        x_last = row.x_end - over
+    margin = 2
+    return x_first, x_last, row.x_start > margin, row.x_end < width - 1 - margin
+
+
+def row_time_axis(row, pen: Pen, width: int, grid_px_per_s: float | None,
+                  page_seconds: float, fs: float) -> tuple[TimeAxis, str | None]:  # fmt: skip
+    """The time axis of one row (see the module docstring), and a warning if it is assumed.
+
+    Args:
+        row: a :class:`~digitizer.layout.Row`.
+        width: the rectified image's width (an end at its border may be cut off).
+        grid_px_per_s: px per second from the grid at the nominal paper speed (``None``: no
+            grid was found).
+        page_seconds: time shown by one full row; ``fs``: the output rate (the last sample is
+            drawn at ``page_seconds - 1 / fs``).
+    """
+    x_first, x_last, ok_first, ok_last = row_ends(row, pen, width)
+    drawn = page_seconds - 1.0 / fs
+    span = x_last - x_first
+    length_px_per_s = span / drawn if span > 0 else float("nan")
+    p = row.pulse
+    anchor = "both"
+    if p is not None and p.joined:
+        anchor = p.side  # that end is exact
+    elif not ok_first and ok_last:
+        anchor = "end"  # cut at the left border
+    elif ok_first and not ok_last:
+        anchor = "start"
+    if grid_px_per_s is None or not np.isfinite(grid_px_per_s):
+        return TimeAxis(x_first, length_px_per_s, page_seconds, "length", "both"), None
+    ratio = length_px_per_s / grid_px_per_s
+    note = None
+    seconds = page_seconds
+    if abs(ratio - 1) > TIME_TOL:
+        # not page_seconds long at the nominal speed: another duration, or cut off by the image
+        # border (then its panels keep their page_seconds windows)
+        anchor = "end" if anchor == "end" else "start"
+        if ok_first and ok_last:
+            seconds = span / grid_px_per_s + 1.0 / fs
+        note = (
+            f"row at y={row.baseline:.0f} is {span / grid_px_per_s:.2f} s long at the grid's "
+            f"scale, not {page_seconds:g} s; timing from the grid, anchored at its {anchor}"
+        )
+    # the grid's scale (measured over the whole page) with the row placed by its exact end(s):
+    # a joined pulse edge, else both free ends through their midpoint (equal pen overshoot)
+    shown = seconds - 1.0 / fs
+    if anchor == "start":
+        x0 = x_first
+    elif anchor == "end":
+        x0 = x_last - shown * grid_px_per_s
+    else:
+        x0 = 0.5 * (x_first + x_last) - 0.5 * shown * grid_px_per_s
+    return TimeAxis(x0, grid_px_per_s, seconds, "grid", anchor), note
