@@ -251,6 +251,38 @@ def estimate_geometry(evidence: np.ndarray, max_rotation_deg: float = 45.0
     return h_mat, size, rot, perspective, notes
 
 
+def spectral_rotation(evidence: np.ndarray, size: int = 1024) -> tuple[float, float]:
+    """Rotation (deg, same convention as :func:`estimate_geometry`) of a dense periodic grid
+    from the 2-D spectrum of the central ``size`` x ``size`` window of ``evidence``, and how
+    strongly the peak stands out (peak / median of the ring, >= 1).
+
+    A grid of period ``P`` px rotated by ``theta`` puts spectral peaks at radius ``1 / P`` in
+    the directions ``theta`` and ``theta + 90``. Texture (wrinkles, shading) lives at low
+    frequencies and is left out; JPEG's 8-px blocks put peaks exactly on the axes at multiples
+    of 1/8, which are left out too. Unlike the Hough transform this needs no long unbroken line.
+    """
+    h, w = evidence.shape
+    n = int(min(size, h, w))
+    if n < 64:
+        return 0.0, 1.0
+    y0, x0 = (h - n) // 2, (w - n) // 2
+    win = evidence[y0 : y0 + n, x0 : x0 + n].astype(np.float64)
+    win = (win - win.mean()) * np.outer(np.hanning(n), np.hanning(n))
+    mag = np.abs(np.fft.fftshift(np.fft.fft2(win)))
+    f = (np.arange(n) - n // 2) / n
+    fx, fy = np.meshgrid(f, f)
+    radius = np.hypot(fx, fy)
+    ring = (radius > 1.0 / (5 * MAX_PPM)) & (radius < 1.0 / MIN_PPM) & (fy >= 0)
+    for k in range(1, 5):  # JPEG block harmonics on the axes
+        for a, b in ((fx, fy), (fy, fx)):
+            ring &= ~((np.abs(np.abs(a) - k / 8) <= 1.5 / n) & (np.abs(b) <= 1.5 / n))
+    vals = np.where(ring, mag, 0.0)
+    i = int(np.argmax(vals))
+    contrast = float(vals.flat[i] / max(np.median(mag[ring]), 1e-12))
+    angle = math.degrees(math.atan2(fy.flat[i], fx.flat[i]))
+    return float(_fold90(np.array(angle))), contrast
+
+
 def _converges(dev: np.ndarray, pos: np.ndarray, weight: np.ndarray) -> bool:
     """Whether the angles ``dev`` (deg) of one line family trend with their position ``pos``
     across the page (0..1): a weighted linear fit whose slope is both significant and large."""
@@ -336,18 +368,24 @@ def _profile(ev: np.ndarray, axis: int) -> np.ndarray:
     return prof - cv2.GaussianBlur(prof[None, :], (0, 0), sigmaX=25.0).ravel()
 
 
-def grid_periods(profile_x: np.ndarray, profile_y: np.ndarray) -> tuple[float, float, float]:
+def grid_periods(profile_x: np.ndarray, profile_y: np.ndarray, prior_ppm: float | None = None
+                 ) -> tuple[float, float, float]:  # fmt: skip
     """5 mm periods (px) along x and y of a square grid, and a confidence (0..1).
 
-    A comb over the autocorrelation of both profiles picks the period shared by the two axes
-    (scored by the weaker axis, since a grid is square while rows of traces repeat only down
-    the page; the shortest strong one: 10 mm combs score as well as 5 mm ones); when the comb
-    five times longer is clearly stronger, the period found was the 1 mm one. Each axis is then
+    A comb over the autocorrelation of both profiles (lightly smoothed, so that 1-px lines at a
+    non-integer period still score between integer lags) picks the shortest period shared by
+    the two axes (scored by the weaker axis, since a grid is square while rows of traces repeat
+    only down the page). That period is the 1 mm or the 5 mm line spacing: when the comb five
+    times longer is clearly stronger (heavier 5 mm lines), it was the 1 mm one; when the two
+    are alike (all lines equally dark, or only 5 mm lines printed) the reading whose px/mm is
+    possible and closest to ``prior_ppm`` (the scale of a full page) wins. Each axis is then
     refined on its own (within ±3 %) with every harmonic the profile holds, to ~0.01 px.
     """
-    acs = [_autocorr(p) for p in (profile_x, profile_y)]
+    profiles = [cv2.GaussianBlur(p[None, :], (0, 0), sigmaX=0.8).ravel() for p in
+                (profile_x, profile_y)]  # fmt: skip
+    acs = [_autocorr(p) for p in profiles]
     n = min(len(profile_x), len(profile_y))
-    periods = np.arange(5 * MIN_PPM, min(5 * MAX_PPM, n / 3), 0.05)
+    periods = np.arange(MIN_PPM, min(5 * MAX_PPM, n / 3), 0.05)
     if len(periods) == 0:
         return float("nan"), float("nan"), 0.0
 
@@ -362,12 +400,31 @@ def grid_periods(profile_x: np.ndarray, profile_y: np.ndarray) -> tuple[float, f
     k = int(np.flatnonzero(score >= 0.85 * best)[0])
     while k + 1 < len(score) and score[k + 1] >= score[k]:
         k += 1
-    p5 = float(periods[k])
-    if 5 * p5 < n / 3 and joint(np.array([5 * p5]))[0] > 1.3 * score[k]:
-        p5 *= 5  # the 1 mm lines were found first
+    p = float(periods[k])
+    # a fine grid can score its own period lower than a multiple of it, e.g. when the
+    # horizontal profile also holds the rows of traces: take the shortest divisor that one axis
+    # supports nearly as well and the other at least shows
+    at_p = [_comb_score(ac, np.array([p]), 6)[0] for ac in acs]
+    for div in range(9, 1, -1):
+        q = p / div
+        if q < MIN_PPM:
+            continue
+        at_q = [_comb_score(ac, np.array([q]), 6)[0] for ac in acs]
+        if max(a / max(b, 1e-6) for a, b in zip(at_q, at_p)) >= 0.8 and min(at_q) > 0.1:
+            p = q
+            break
+    as_1mm_ok = MIN_PPM <= p <= MAX_PPM and 5 * p < n / 3
+    as_5mm_ok = MIN_PPM <= p / 5 <= MAX_PPM
+    if as_1mm_ok and joint(np.array([5 * p]))[0] > 1.3 * joint(np.array([p]))[0]:
+        p5 = 5 * p  # heavier 5 mm lines: p is the 1 mm spacing
+    elif as_1mm_ok and as_5mm_ok:
+        prior = prior_ppm if prior_ppm else p / 5
+        p5 = 5 * p if abs(np.log(p / prior)) < abs(np.log(p / 5 / prior)) else p
+    else:
+        p5 = 5 * p if as_1mm_ok else p
     conf = float(np.clip(joint(np.array([p5]))[0], 0.0, 1.0))
     out = []
-    for ac, prof in zip(acs, (profile_x, profile_y)):
+    for ac, prof in zip(acs, profiles):
         fine = np.linspace(0.97 * p5, 1.03 * p5, 241)
         sc = _comb_score(ac, fine, harmonics=max(6, int(len(prof) / p5 / 2)))
         out.append(float(fine[np.argmax(sc)]))
@@ -396,8 +453,30 @@ def detect_grid(image: np.ndarray, max_rotation_deg: float = 45.0) -> GridEstima
     px, py, conf = grid_periods(
         _profile(straight_lines(ev_r, axis=0), axis=1),  # vertical lines: the x profile
         _profile(straight_lines(ev_r, axis=1), axis=0),
+        prior_ppm=page_size_scale(image.shape[:2])[0],
     )
     ok = np.isfinite(px) and np.isfinite(py) and conf > MIN_CONFIDENCE
+    if not ok:
+        # the Hough transform needs long unbroken lines; a dense grid under wrinkles, shading
+        # or noise still shows in the spectrum
+        spec_rot, contrast = spectral_rotation(ev)
+        if contrast > 8.0 and abs(spec_rot) <= max_rotation_deg and abs(spec_rot - rot) > 0.2:
+            h_s, size_s = _fit_canvas(
+                _rotation_about(
+                    math.radians(-spec_rot), (img.shape[1] - 1) / 2, (img.shape[0] - 1) / 2
+                ),
+                img.shape[:2],
+            )
+            ev_s = cv2.warpPerspective(ev, h_s, (size_s[1], size_s[0]), flags=cv2.INTER_LINEAR)
+            qx, qy, qconf = grid_periods(
+                _profile(straight_lines(ev_s, axis=0), axis=1),
+                _profile(straight_lines(ev_s, axis=1), axis=0),
+                prior_ppm=page_size_scale(image.shape[:2])[0],
+            )
+            if np.isfinite(qx) and np.isfinite(qy) and qconf > MIN_CONFIDENCE:
+                notes.append(f"rotation {spec_rot:.2f} deg from the grid's spectrum")
+                h_mat, size, rot, persp = h_s, size_s, spec_rot, False
+                px, py, conf, ok = qx, qy, qconf, True
     if ok:
         return GridEstimate(h_mat, size, rot, persp, px / 5, py / 5, conf, "grid", notes)
     ppm, paper = page_size_scale(image.shape[:2])
