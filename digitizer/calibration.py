@@ -32,7 +32,8 @@ PULSE_GAINS_MM = (5.0, 10.0, 20.0)  # a pulse is 1 mV: this tall at 5, 10 or 20 
 PULSE_GAIN_TOL = 0.12  # relative tolerance on the pulse height
 PULSE_TOP_MM = (1.2, 11.0)  # flat top: 0.06-0.3 s at 25 mm/s, up to 0.2 s at 50 mm/s
 PULSE_LEAD_IN_MM = 4.0  # the rising stroke sits this close to the row's end (feet, if any)
-JOIN_GAP_MM = 0.6  # a trace that resumes this close to the pulse edge is joined to it
+JOIN_GAP_MM = 0.5  # a break this long after the pulse's last stroke separates it from the trace
+FOOT_MAX_MM = 2.5  # the flat foot after a pulse's last stroke is at most this long
 TIME_TOL = 0.03  # row length vs grid at the nominal speed: agree within this -> use the length
 
 
@@ -111,14 +112,18 @@ def find_pulse_at(trace: RowTrace, x_lo: int, x_hi: int, ppm: float, side: str =
         return None  # not flat-topped: a QRS, not a pulse
     if not any(abs(height / (g * ppm) - 1) <= PULSE_GAIN_TOL for g in PULSE_GAINS_MM):
         return None  # not 1 mV at a standard gain
-    # the trace after the second stroke: straight on (joined) or after a gap
-    rest = np.flatnonzero(np.isfinite(top[f1 + 1 :]))
-    joined = len(rest) > 0 and rest[0] <= JOIN_GAP_MM * ppm
+    # after the second stroke: a short foot and a gap (the pulse ends there), or the trace
+    # straight on (joined: no gap within a foot's length)
+    after = np.isfinite(top[f1 + 1 : f1 + 1 + int(round((FOOT_MAX_MM + 1.0) * ppm))])
+    gaps = [(a, b) for a, b in _clusters(~after) if b - a + 1 >= JOIN_GAP_MM * ppm]
+    joined = bool(after.any()) and not (gaps and gaps[0][0] <= FOOT_MAX_MM * ppm)
+    end = int(f1)
+    if gaps and not joined:
+        end = int(f1 + gaps[0][0])  # the foot belongs to the pulse
     # the stroke's own columns reach up to the top; a steep trace that leaves it may make the
     # tall cluster wider, but does not reach the pulse's top there
     at_top = np.flatnonzero(top[f0 : f1 + 1] <= level + max(1.5, 0.5 * lw)) + f0
     edge = float(np.mean(at_top)) if len(at_top) else 0.5 * (f0 + f1)
-    end = int(f1)
     if side == "start":
         x0, x1, edge_x = x_lo + int(first[0]), x_lo + end, x_lo + edge
     else:

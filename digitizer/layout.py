@@ -102,19 +102,30 @@ def _pulse_sized_stretch(trace: RowTrace, x_lo: int, x_hi: int, ppm: float,
 
 
 def _row_extent(trace: RowTrace, min_run: int, ppm: float) -> tuple[int, int] | None:
-    """First and last trace column, leaving out vertical strokes at either end (a page border
-    or separator the path ran into: runs taller than 3 mm over at most 1 mm of columns)."""
+    """First and last trace column, leaving out a straight vertical stroke at either end (a
+    page border or separator line the path ran into: a few columns whose runs are taller than
+    3 mm and share their top and bottom). A QRS at the row's end is drawn over more columns
+    with changing extents, and stays."""
     cols = np.flatnonzero(np.isfinite(trace.y))
     if len(cols) < min_run:
         return None
     tall = (trace.bottom[cols] - trace.top[cols]) > 3.0 * ppm
-    edge = max(1, int(ppm))
+    edge = max(2, int(0.4 * ppm))
     lo, hi = 0, len(cols) - 1
     while lo < min(edge, hi) and tall[lo]:
         lo += 1
     while hi > max(len(cols) - 1 - edge, lo) and tall[hi]:
         hi -= 1
+    if lo and not _straight(trace, cols[:lo]):
+        lo = 0
+    if hi < len(cols) - 1 and not _straight(trace, cols[hi + 1 :]):
+        hi = len(cols) - 1
     return int(cols[lo]), int(cols[hi])
+
+
+def _straight(trace: RowTrace, cols: np.ndarray) -> bool:
+    """Whether the runs of ``cols`` form one straight vertical line (same top and bottom)."""
+    return bool(np.ptp(trace.top[cols]) <= 2 and np.ptp(trace.bottom[cols]) <= 2)
 
 
 def build_rows(prob: np.ndarray, ppm: float, baselines: np.ndarray) -> list[Row]:

@@ -62,11 +62,56 @@ class InkSegmenter:
         prob = np.clip((darkness - 0.25) / 0.25, 0.0, 1.0)
         ink = (prob > 0.5).astype(np.uint8)
         n = max(5, int(self.line_mm * ppm))
-        for kernel in ((n, 1), (1, n)):
-            lines = cv2.morphologyEx(ink, cv2.MORPH_OPEN, np.ones(kernel[::-1], np.uint8))
-            lines = cv2.dilate(lines, np.ones((3, 3), np.uint8))
-            prob[lines > 0] = 0.0
+        raw = prob.copy()
+        for axis in (1, 0):
+            kernel = np.ones((1, n) if axis == 1 else (n, 1), np.uint8)
+            lines = cv2.morphologyEx(ink, cv2.MORPH_OPEN, kernel)
+            lines = _grid_lines_only(lines, ink, axis)
+            lines = cv2.dilate(lines, np.ones((3, 3), np.uint8)) > 0
+            prob[lines] = 0.0
+            # where a trace crossed the removed line, bridge it again: ink on both sides,
+            # across the line (a closing along the other axis, only inside the removed line)
+            across = np.ones((9, 1) if axis == 1 else (1, 9), np.uint8)
+            bridged = cv2.morphologyEx((prob > 0.5).astype(np.uint8), cv2.MORPH_CLOSE, across)
+            fill = (bridged > 0) & lines & (ink > 0)
+            prob[fill] = raw[fill]
         return prob.astype(np.float32)
+
+
+def _grid_lines_only(lines: np.ndarray, ink: np.ndarray, axis: int) -> np.ndarray:
+    """The straight strokes of ``lines`` ``uint8 [H, W]`` (along ``axis``: 1 horizontal, 0
+    vertical) that are grid lines: those spanning half the page, and shorter ones that end in
+    paper. A flat stretch of trace (an isoelectric line can run 20 mm and more) continues into
+    curved ink at both ends and is kept."""
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(lines, connectivity=8)
+    if n <= 1:
+        return lines
+    h, w = lines.shape
+    extent = w if axis == 1 else h
+    other = ink.astype(bool) & (lines == 0)
+    keep = np.zeros(n, dtype=bool)  # True: not a grid line
+    x, y = stats[:, cv2.CC_STAT_LEFT], stats[:, cv2.CC_STAT_TOP]
+    bw, bh = stats[:, cv2.CC_STAT_WIDTH], stats[:, cv2.CC_STAT_HEIGHT]
+    for i in range(1, n):
+        length = bw[i] if axis == 1 else bh[i]
+        if length >= 0.5 * extent:
+            continue
+        if axis == 1:  # look just beyond both ends, over the stroke's rows (+-2 px)
+            r0, r1 = max(0, y[i] - 2), min(h, y[i] + bh[i] + 2)
+            ends = [
+                other[r0:r1, max(0, x[i] - 3) : x[i]],
+                other[r0:r1, x[i] + bw[i] : x[i] + bw[i] + 3],
+            ]
+        else:
+            c0, c1 = max(0, x[i] - 2), min(w, x[i] + bw[i] + 2)
+            ends = [
+                other[max(0, y[i] - 3) : y[i], c0:c1],
+                other[y[i] + bh[i] : y[i] + bh[i] + 3, c0:c1],
+            ]
+        keep[i] = all(e.any() for e in ends)
+    out = lines.copy()
+    out[keep[labels]] = 0
+    return out
 
 
 class UNetSegmenter:
