@@ -1,10 +1,12 @@
 """``python -m digitizer IMAGE [IMAGE ...] --out DIR [--fs 500] [--num-samples 5000]
-[--checkpoint PATH] [--overlay]``
+[--checkpoint PATH] [--overlay] [--keep-uncertain]``
 
-Writes ``DIR/STEM.hea`` + ``STEM.dat`` per image (12 leads ``I II III aVR aVL aVF V1..V6``, mV,
-NaN where the page shows nothing) and, with ``--overlay``, ``DIR/STEM_overlay.png``. A file that
-cannot be read gets an ``error: <file>: <problem>`` line and the others are still processed;
-the exit code is 1 if any image failed, 0 otherwise.
+Writes, per image, ``DIR/STEM.hea`` + ``STEM.dat`` (12 leads ``I II III aVR aVL aVF V1..V6``, mV,
+NaN where the page shows nothing or the lead's confidence is under the threshold; per-lead
+confidence in the header comments) and ``DIR/STEM.json`` (``{"layout", "source", "leads":
+[{"name", "confidence", ...}], "warnings"}``); with ``--overlay`` also ``DIR/STEM_overlay.png``.
+A file that cannot be read gets an ``error: <file>: <problem>`` line and the others are still
+processed; the exit code is 1 if any image failed, 0 otherwise.
 """
 
 from __future__ import annotations
@@ -16,7 +18,8 @@ from pathlib import Path
 import cv2
 from tqdm import tqdm
 
-from .io import ImageError, read_image, write_record
+from .confidence import CONFIDENCE_THRESHOLD
+from .io import ImageError, header_comments, read_image, write_record, write_report
 from .pipeline import Digitizer
 
 
@@ -31,11 +34,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--checkpoint",
         default=None,
-        help="U-Net checkpoint (default: checkpoints/unet_small.pt if present; 'ink' = the "
-        "non-learned segmenter)",
+        help="segmenter: 'ink' (the non-learned default), 'unet' (the shipped "
+        "checkpoints/unet_small.pt) or a U-Net checkpoint path",
     )
     p.add_argument("--device", default="cpu", help="where the U-Net runs (cpu, cuda)")
     p.add_argument("--overlay", action="store_true", help="also write STEM_overlay.png")
+    p.add_argument(
+        "--keep-uncertain",
+        action="store_true",
+        help=f"write leads under the confidence threshold ({CONFIDENCE_THRESHOLD}) too "
+        "(default: NaN)",
+    )
     return p
 
 
@@ -43,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         dig = Digitizer(args.checkpoint, fs=args.fs, num_samples=args.num_samples,
-                        device=args.device)  # fmt: skip
+                        device=args.device, keep_uncertain=args.keep_uncertain)  # fmt: skip
     except (ValueError, OSError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
@@ -70,7 +79,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: {path}: digitizer failed ({type(err).__name__}: {err})", file=sys.stderr)
             failed += 1
             continue
-        write_record(args.out / stem, rec.signal, rec.fs)
+        report = rec.report()
+        write_record(args.out / stem, rec.signal, rec.fs, header_comments(report))
+        write_report(args.out / stem, report)
         for w in rec.warnings:
             print(f"warning: {path}: {w}", file=sys.stderr)
         if args.overlay:

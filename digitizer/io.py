@@ -7,6 +7,7 @@ Every problem becomes an :class:`ImageError` that names the file.
 
 from __future__ import annotations
 
+import json
 import os
 import warnings
 from pathlib import Path
@@ -90,9 +91,11 @@ def _to_rgb(im: Image.Image) -> np.ndarray:
     return np.asarray(im.convert("RGB"))
 
 
-def write_record(stem: str | os.PathLike, signal: np.ndarray, fs: float) -> None:
+def write_record(stem: str | os.PathLike, signal: np.ndarray, fs: float,
+                 comments: list[str] | None = None) -> None:  # fmt: skip
     """Write a digitized record: ``signal`` ``[12, T]`` mV (NaN = not shown on the page) as
-    ``stem.hea`` + ``stem.dat`` with the 12 standard lead names, units mV, format 16 (1 µV).
+    ``stem.hea`` + ``stem.dat`` with the 12 standard lead names, units mV, format 16 (1 µV),
+    and ``comments`` as header comment lines (``# ...``).
 
     NaN samples are stored as WFDB's invalid-sample value and read back as NaN.
     """
@@ -102,3 +105,24 @@ def write_record(stem: str | os.PathLike, signal: np.ndarray, fs: float) -> None
     # format 16 at 1 µV holds ±32.7 mV; clip the (implausible) rest instead of wrapping around
     sig = np.clip(sig, -32.0, 32.0)
     write_wfdb(stem, sig, fs)
+    if comments:
+        with open(stem.with_suffix(".hea"), "a", encoding="utf-8") as f:
+            f.writelines(f"# {line.replace(chr(10), ' ')}\n" for line in comments)
+
+
+def write_report(stem: str | os.PathLike, report: dict) -> Path:
+    """Write ``stem.json``: how the page was read (layout, per-lead confidence, warnings)."""
+    path = Path(stem).with_suffix(".json")
+    path.write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
+    return path
+
+
+def header_comments(report: dict) -> list[str]:
+    """Header comment lines of a digitized record: layout and per-lead confidence."""
+    conf = " ".join(f"{d['name']}={d['confidence']:.2f}" for d in report["leads"])
+    return [
+        f"digitized: layout {report['layout']}, read from {report['source']}",
+        f"confidence: {conf}",
+        f"confidence threshold: {report['confidence_threshold']} (leads under it are NaN "
+        "unless --keep-uncertain)",
+    ]

@@ -60,6 +60,7 @@ class PageLayout:
     rows: list[Row]
     leads: list[tuple[str, ...]]
     notes: list[str] = field(default_factory=list)
+    kind: str = "standard"  # standard | near (rows missing) | closest (matches no layout)
 
 
 def trace_components(binary: np.ndarray, ppm: float) -> np.ndarray:
@@ -189,33 +190,67 @@ def _same_signal(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.corrcoef(a[ok], b[ok])[0, 1])
 
 
-def match_layout(rows: list[Row]) -> tuple[str, list[tuple[str, ...]], list[str]]:
-    """Pick the standard layout for the tracked rows; returns (name, leads per row, notes)."""
+def _leads_of(name: str) -> list[tuple[str, ...]]:
+    short, rhythm = LAYOUTS[name]
+    return [tuple(r) for r in short] + [(lead,) for lead in rhythm]
+
+
+# row counts of the standard layouts (3 rows: 3x4 printed without a rhythm strip)
+TEMPLATES: tuple[tuple[int, str], ...] = ((3, "3x4"), (4, "3x4"), (6, "6x2"), (12, "12x1"))
+
+
+def match_layout(rows: list[Row]) -> tuple[str, list[tuple[str, ...]], list[str], str]:
+    """Pick the layout for the tracked rows.
+
+    Returns ``(name, leads per row, notes, kind)``; ``kind`` is ``standard`` (a standard row
+    count), ``near`` (5 rows, or a standard count once rows with short traces are left out) or
+    ``closest`` (the standard layout nearest in row count; the rows with the longest traces
+    are named, the others get no lead). A page is never left without leads for its layout.
+    """
     notes: list[str] = []
     n = len(rows)
-
-    def leads_of(name: str) -> list[tuple[str, ...]]:
-        short, rhythm = LAYOUTS[name]
-        return [tuple(r) for r in short] + [(lead,) for lead in rhythm]
-
     if n == 4:
-        return "3x4", leads_of("3x4"), notes
+        return "3x4", _leads_of("3x4"), notes, "standard"
     if n == 12:
-        return "12x1", leads_of("12x1"), notes
+        return "12x1", _leads_of("12x1"), notes, "standard"
     if n == 3:
         notes.append("3 rows: read as 3x4 without a rhythm strip")
-        return "3x4", leads_of("3x4")[:3], notes
+        return "3x4", _leads_of("3x4")[:3], notes, "standard"
     if n == 6:
         quarter = max(1, (rows[1].x_end - rows[1].x_start) // 4)
         r = _same_signal(_row_values(rows[3])[:quarter], _row_values(rows[1])[:quarter])
         if np.isfinite(r) and r > 0.8:
-            return "3x4_3r", leads_of("3x4_3r"), notes
-        return "6x2", leads_of("6x2"), notes
+            return "3x4_3r", _leads_of("3x4_3r"), notes, "standard"
+        return "6x2", _leads_of("6x2"), notes, "standard"
     if n == 5:
         notes.append("5 rows: read as 3x4 with rhythm strips II and V1")
-        return "3x4_3r", leads_of("3x4_3r")[:5], notes
-    notes.append(f"{n} trace rows do not match a standard layout; leads left NaN")
-    return "unknown", [() for _ in rows], notes
+        return "3x4_3r", _leads_of("3x4_3r")[:5], notes, "near"
+    if n == 0:
+        return "none", [], notes, "closest"
+    lengths = np.array([np.isfinite(_row_values(r)).sum() for r in rows], dtype=float)
+    full = np.flatnonzero(lengths >= 0.6 * lengths.max())
+    counts = [c for c, _ in TEMPLATES]
+    if len(full) < n and len(full) in counts:
+        name, leads, more, _ = match_layout([rows[i] for i in full])
+        out: list[tuple[str, ...]] = [() for _ in rows]
+        for i, lead in zip(full, leads):
+            out[i] = lead
+        notes.append(
+            f"{n} trace rows; the {len(full)} with full-length traces read as {name}, "
+            f"{n - len(full)} short ones left out"
+        )
+        return name, out, notes + more, "near"
+    count, name = min(TEMPLATES, key=lambda cn: (abs(cn[0] - n), cn[0]))
+    keep = np.sort(np.argsort(-lengths, kind="stable")[:count])
+    template = _leads_of(name)[:count]
+    out = [() for _ in rows]
+    for i, lead in zip(keep, template):
+        out[i] = lead
+    notes.append(
+        f"{n} trace rows match no standard layout; read as the closest, {name} "
+        f"({min(count, n)} rows named, confidence lowered)"
+    )
+    return name, out, notes, "closest"
 
 
 def detect_layout(prob: np.ndarray, ppm: float) -> PageLayout:
@@ -230,8 +265,8 @@ def detect_layout(prob: np.ndarray, ppm: float) -> PageLayout:
     if not rows:
         return PageLayout("none", [], [], notes + ["no ECG trace found"])
     notes += _agree_on_extent(rows, ppm)
-    name, leads, more = match_layout(rows)
-    return PageLayout(name, rows, leads, notes + more)
+    name, leads, more, kind = match_layout(rows)
+    return PageLayout(name, rows, leads, notes + more, kind)
 
 
 def _agree_on_extent(rows: list[Row], ppm: float, tol_mm: float = 1.5) -> list[str]:

@@ -24,6 +24,7 @@ import torch
 from ecgsynth.layout import LEADS
 
 from .calibration import find_pulses_in_ink, isoelectric_level, refine_pulses, row_time_axis
+from .confidence import CONFIDENCE_THRESHOLD, LeadReport, amplitude_check, lead_confidence
 from .grid import GridEstimate, detect_grid
 from .io import read_image
 from .layout import PageLayout, Row, detect_layout
@@ -51,6 +52,8 @@ class Digitized:
         grid: the page geometry that was used.
         warnings: everything that was assumed or not found.
         rows: per row ``(x [N], y [N])`` of the tracked trace in *input* image pixels.
+        confidence: ``[12]`` in [0, 1] per lead (:mod:`digitizer.confidence`).
+        leads: per lead, how it was read (row, panel, calibration, timing, ...).
     """
 
     signal: np.ndarray
@@ -60,6 +63,23 @@ class Digitized:
     grid: GridEstimate
     warnings: list[str] = field(default_factory=list)
     rows: list[tuple[np.ndarray, np.ndarray]] = field(default_factory=list)
+    confidence: np.ndarray = field(default_factory=lambda: np.zeros(len(LEADS)))
+    leads: list[LeadReport] = field(default_factory=list)
+    source: str = "raster"  # "raster" | "vector": how the page was read
+
+    def report(self) -> dict:
+        """``STEM.json``'s content: layout, how the page was read, per-lead confidence."""
+        return {
+            "layout": self.layout,
+            "source": self.source,
+            "fs": self.fs,
+            "px_per_mm": round(float(self.grid.px_per_mm), 4),
+            "grid": self.grid.source,
+            "rotation_deg": round(float(self.grid.rotation_deg), 3),
+            "confidence_threshold": CONFIDENCE_THRESHOLD,
+            "leads": [r.to_dict() for r in self.leads],
+            "warnings": list(self.warnings),
+        }
 
     @property
     def missing_leads(self) -> list[str]:
@@ -82,6 +102,16 @@ def _trace_bounds(row: Row, pen: Pen) -> tuple[float, float, float]:
         hi = p.x0 - pen.reach - PANEL_MARGIN_PX if p.joined else row.x_end + 0.5
         hold = max(hold, p.edge - hi + 1.0) if p.joined else hold
     return lo, hi, hold
+
+
+def _tracked(trace: RowTrace, x: np.ndarray) -> float:
+    """Fraction of the pixel columns spanned by ``x`` ``[N]`` where the row's trace was
+    followed (the tracker found its run there)."""
+    if len(x) == 0:
+        return 0.0
+    cols = np.arange(int(np.ceil(np.nanmin(x))), int(np.floor(np.nanmax(x))) + 1)
+    cols = cols[(cols >= 0) & (cols < len(trace.y))]
+    return float(np.isfinite(trace.y[cols]).mean()) if len(cols) else 0.0
 
 
 def _separator(trace: RowTrace, cut: float, ppm: float) -> tuple[int, int] | None:
@@ -127,12 +157,16 @@ class Digitizer:
         device: where the U-Net runs.
         page_seconds: time shown by one full row (10 s on standard printouts).
         paper_speed, gain: nominal mm/s and mm/mV, used when the page cannot tell.
+        min_confidence: leads under this confidence are written as NaN ...
+        keep_uncertain: ... unless this is set (their confidence is still reported).
     """
 
     def __init__(self, checkpoint: str | os.PathLike | None = None,
                  segmenter: Segmenter | None = None, fs: float = 500.0, num_samples: int = 5000,
                  device: str | torch.device = "cpu", page_seconds: float = 10.0,
-                 paper_speed: float = 25.0, gain: float = 10.0) -> None:  # fmt: skip
+                 paper_speed: float = 25.0, gain: float = 10.0,
+                 min_confidence: float = CONFIDENCE_THRESHOLD,
+                 keep_uncertain: bool = False) -> None:  # fmt: skip
         if fs <= 0 or num_samples <= 0:
             raise ValueError("fs and num_samples must be positive")
         self.segmenter = segmenter if segmenter is not None else load_segmenter(checkpoint, device)
@@ -141,6 +175,8 @@ class Digitizer:
         self.page_seconds = page_seconds
         self.paper_speed = paper_speed
         self.gain = gain
+        self.min_confidence = min_confidence
+        self.keep_uncertain = keep_uncertain
 
     # -- entry points -------------------------------------------------------------------------
     def digitize_file(self, path: str | os.PathLike) -> Digitized:
@@ -180,24 +216,36 @@ class Digitizer:
             find_pulses_in_ink(layout.rows, image, grid.px_per_mm)
             refine_pulses(layout.rows, image, pen)
         warnings += layout.notes
-        signal = self._assemble(layout, grid, pen, warnings, prob.shape[1])
+        signal, reports = self._assemble(layout, grid, pen, warnings, prob.shape[1])
+        confidence = np.array([r.confidence for r in reports])
+        for i, r in enumerate(reports):
+            r.written = bool(np.isfinite(signal[i]).any())
+            if r.written and r.confidence < self.min_confidence and not self.keep_uncertain:
+                signal[i] = np.nan
+                r.written = False
+                warnings.append(
+                    f"{r.name}: confidence {r.confidence:.2f} < {self.min_confidence:g}; "
+                    "written as NaN (keep_uncertain writes it)"
+                )
         rows = []
         for row in layout.rows:
             xs = np.flatnonzero(np.isfinite(row.trace.y))
             pts = grid.to_input(np.c_[xs, row.trace.y[xs]])
             rows.append((pts[:, 0], pts[:, 1]))
-        rec = Digitized(signal, self.fs, LEADS, layout.name, grid, warnings, rows)
+        rec = Digitized(signal, self.fs, LEADS, layout.name, grid, warnings, rows, confidence,
+                        reports)  # fmt: skip
         missing = rec.missing_leads
         if missing:
             warnings.append(f"no trace found for {', '.join(missing)} (NaN)")
         return rec
 
     def _assemble(self, layout: PageLayout, grid: GridEstimate, pen: Pen, warnings: list[str],
-                  width: int) -> np.ndarray:  # fmt: skip
+                  width: int) -> tuple[np.ndarray, list[LeadReport]]:  # fmt: skip
+        """The record ``[12, num_samples]`` and a report per lead."""
         n = self.num_samples
         t = np.arange(n) / self.fs
         # the candidates per lead, longest panels first
-        found: dict[str, list[tuple[float, np.ndarray]]] = {name: [] for name in LEADS}
+        found: dict[str, list[tuple[float, np.ndarray, LeadReport]]] = {name: [] for name in LEADS}
         pulse_heights = [r.pulse.height for r in layout.rows if r.pulse is not None]
         page_gain_px = float(np.median(pulse_heights)) if pulse_heights else float("nan")
         if not pulse_heights and layout.rows:
@@ -205,7 +253,7 @@ class Digitizer:
                 f"no calibration pulse found; {self.gain:g} mm/mV on the grid scale and the "
                 "median level as baseline"
             )
-        for row, leads in zip(layout.rows, layout.leads):
+        for r, (row, leads) in enumerate(zip(layout.rows, layout.leads)):
             if not leads:
                 continue
             grid_px_per_s = self.paper_speed * grid.px_per_mm_x if grid.source == "grid" else None
@@ -213,9 +261,15 @@ class Digitizer:
             if note:
                 warnings.append(note)
             x, seconds = axis.x(t), axis.seconds
+            joined = row.pulse is not None and row.pulse.joined
+            timing = "grid" if note else "pulse-edge" if joined else "length"
             if row.pulse is not None:
-                base, gain_px = row.pulse.foot, row.pulse.height
+                base, gain_px, calibration = row.pulse.foot, row.pulse.height, "pulse"
             else:
+                calibration = (
+                    "page-pulse" if np.isfinite(page_gain_px) else
+                    "grid" if grid.source == "grid" else "page-size"
+                )  # fmt: skip
                 base = isoelectric_level(row.trace.y[row.x_start : row.x_end + 1])
                 gain_px = (
                     page_gain_px if np.isfinite(page_gain_px) else self.gain * grid.px_per_mm_y
@@ -239,13 +293,22 @@ class Digitizer:
                 window = (t >= c * seconds / k) & (t < (c + 1) * seconds / k)
                 values = np.full(n, np.nan)
                 values[window] = (base - line.sample(x[window], hold=hold)) / gain_px
-                found[lead].append((seconds / k, values))
+                report = LeadReport(
+                    lead, row=r, panel=c, coverage=_tracked(row.trace, x[window]),
+                    calibration=calibration, timing=timing, layout=layout.kind,
+                    amplitude=amplitude_check(values),
+                )  # fmt: skip
+                report.confidence = lead_confidence(report)
+                found[lead].append((seconds / k, values, report))
         out = np.full((len(LEADS), n), np.nan, dtype=np.float32)
+        reports = [LeadReport(name) for name in LEADS]
         for i, name in enumerate(LEADS):
-            for _, values in sorted(found[name], key=lambda kv: -kv[0]):
+            for j, (_, values, report) in enumerate(sorted(found[name], key=lambda kv: -kv[0])):
                 fill = ~np.isfinite(out[i]) & np.isfinite(values)
                 out[i, fill] = values[fill]
-        return out
+                if j == 0:
+                    reports[i] = report  # the longest panel speaks for the lead
+        return out, reports
 
     # -- presentation -------------------------------------------------------------------------
     def overlay(self, image: np.ndarray | torch.Tensor, rec: Digitized) -> np.ndarray:
