@@ -226,8 +226,10 @@ def _render(plan: _Plan, dpi: float, pdf_path: Path | None = None) -> np.ndarray
     """Draw the plan: an RGB ``uint8 [H, W, 3]`` image, or (with ``pdf_path``) a vector PDF."""
     ppm = dpi / 25.4
     w_px, h_px = round(plan.width_mm * ppm), round(plan.height_mm * ppm)
-    # a hair over the pixel count, so that the canvas's truncation keeps every pixel
-    w_in, h_in = (w_px + 1e-6) / dpi, (h_px + 1e-6) / dpi
+    if pdf_path is None:  # whole pixels, a hair over so that the canvas's truncation keeps all
+        w_in, h_in = (w_px + 1e-6) / dpi, (h_px + 1e-6) / dpi
+    else:  # the PDF page is the paper, exactly
+        w_in, h_in = plan.width_mm / 25.4, plan.height_mm / 25.4
     fig = Figure(figsize=(w_in, h_in), dpi=dpi, facecolor=plan.paper)
     canvas = FigureCanvasAgg(fig)
     ax = fig.add_axes((0.0, 0.0, 1.0, 1.0))
