@@ -414,7 +414,8 @@ def draw_page(
         profile: one of :data:`PROFILES`.
         seed: every random choice (layout if not given, paper, colours, widths, fonts, margins).
         dpi: image resolution (the PDF is vector).
-        layout: one of the profile's layouts; ``None`` draws one from ``seed``.
+        layout: any of :data:`LAYOUTS`; ``None`` draws one of the profile's own layouts
+            (:attr:`Profile.layouts`, those the evaluation cycles through) from ``seed``.
 
     Returns:
         The page; see :class:`ForeignPage`.
@@ -430,8 +431,8 @@ def draw_page(
     rng = np.random.default_rng([seed, 0xECF])
     if layout is None:
         layout = str(rng.choice(prof.layouts))
-    elif layout not in prof.layouts:
-        raise ValueError(f"profile {profile!r} draws {prof.layouts}, not {layout!r}")
+    elif layout not in LAYOUTS:
+        raise ValueError(f"unknown layout {layout!r}; choose from {LAYOUTS}")
     rows = _panels(layout)
     n_rows = len(rows)
     n_t = sig.shape[1]
@@ -465,11 +466,13 @@ def draw_page(
         x_pulse = gap_s * SPEED_MM_S
         x_start = x_pulse + pulse_mm
         pitch = page_h / (n_rows + 2)
-        n_rhythm = sum(1 for r in rows if len(r) == 1 and r[0][2] - r[0][1] == ROW_SECONDS)
-        n_rhythm = n_rhythm if layout.startswith("3x4") else 0
+        n_rhythm = {"3x4": 1, "3x4_3r": 3}.get(layout, 0)
         n_lead = n_rows - n_rhythm
-        base_up = [pitch / 2 + pitch * (n_lead - r) for r in range(n_lead)]
-        base_up += [pitch / 2 + 3.0 - k * pitch for k in range(n_rhythm)]
+        # heights above the page's bottom edge: the (last) rhythm strip 3 mm over half a row,
+        # each further row one pitch higher
+        above = max(n_rhythm - 1, 0)
+        base_up = [pitch / 2 + pitch * (n_lead - r + above) for r in range(n_lead)]
+        base_up += [pitch / 2 + 3.0 + pitch * (n_rhythm - 1 - j) for j in range(n_rhythm)]
         baselines = [page_h - b for b in base_up]
         grid_box = (0.0, 0.0, page_w, page_h)
         grid_origin = (0.0, page_h)

@@ -98,7 +98,8 @@ def _expected_windows(layout: str) -> dict[str, list[tuple[float, float]]]:
     return {n: [(0.0, 10.0)] for n in fp.LEAD_NAMES}
 
 
-@pytest.mark.parametrize("profile,layout", fp.profile_layouts())
+@pytest.mark.parametrize("profile", fp.PROFILES)
+@pytest.mark.parametrize("layout", fp.LAYOUTS)
 def test_nan_pattern_matches_the_layout(profile: str, layout: str) -> None:
     fs, t = 500.0, 6000  # 12 s: the page shows the first 10 s only
     time = np.arange(t) / fs
