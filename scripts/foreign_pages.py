@@ -21,8 +21,11 @@ Profiles (:data:`PROFILES`), each a set of printing conventions (:class:`Profile
 - ``philips``: a Philips-like cart. Pulse at the END of each row; labels under the trace; full
   vertical lines between columns; black or dark grey grid with heavy major lines; 12x1 pages
   at 5 mm/mV.
-- ``web``: a plain web/PDF export. No pulse; no rhythm strip; the page is cropped to the grid;
-  each label beside (left of) its panel, with room left for it; blue or brown grid; thick traces.
+- ``web``: a plain web/PDF export. No pulse; 3x4 without a rhythm strip; the page is cropped to
+  the grid; each label beside (left of) its panel, with room left for it; blue or brown grid;
+  thick traces.
+
+Any profile draws any layout; a profile's own layouts are those the evaluation cycles through.
 
 Layouts: ``3x4`` (+ rhythm II), ``3x4_3r`` (+ II, V1, V5), ``3x4_0r`` (no rhythm), ``6x2``,
 ``12x1``. Time windows are clinical: a 3x4 row's panels show 0-2.5, 2.5-5, 5-7.5 and 7.5-10 s,
@@ -30,7 +33,9 @@ Layouts: ``3x4`` (+ rhythm II), ``3x4_3r`` (+ II, V1, V5), ``3x4_0r`` (no rhythm
 
 Coordinates: the plan is in mm from the page's top-left corner. Image pixel centres are at
 integer coordinates: a point at ``(x_mm, y_mm)`` is at pixel ``(x_mm * ppm - 0.5,
-y_mm * ppm - 0.5)`` with ``ppm = dpi / 25.4``.
+y_mm * ppm - 0.5)`` with ``ppm = dpi / 25.4``. The PDF page is the paper (``meta["paper_mm"]``)
+with the same mm coordinates: ``x_pt = x_mm * 72 / 25.4``, ``y_pt = (paper_h - y_mm) * 72 / 25.4``
+(PDF y up).
 
 CLI: ``python scripts/foreign_pages.py --out DIR --num N --seed S [--artifacts] [--pdf]``.
 """
