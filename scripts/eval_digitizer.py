@@ -353,8 +353,10 @@ def _foreign_gallery(tiles: list[tuple[str, np.ndarray]], path: Path, width: int
     for title, img in tiles:
         im = Image.fromarray(img)
         im = im.resize((width, round(im.height * width / im.width)), Image.LANCZOS)
-        ImageDraw.Draw(im).text((6, 4), title, fill=(200, 0, 0))
-        thumbs.append(im)
+        tile = Image.new("RGB", (width, im.height + 16), (255, 255, 255))
+        tile.paste(im, (0, 16))
+        ImageDraw.Draw(tile).text((4, 2), title, fill=(0, 0, 0))
+        thumbs.append(tile)
     cols = 2
     rows = [thumbs[i : i + cols] for i in range(0, len(thumbs), cols)]
     heights = [max(t.height for t in r) + 6 for r in rows]
@@ -365,7 +367,7 @@ def _foreign_gallery(tiles: list[tuple[str, np.ndarray]], path: Path, width: int
             sheet.paste(t, (c * (width + 6), y))
         y += h
     path.parent.mkdir(parents=True, exist_ok=True)
-    sheet.save(path, optimize=True)
+    sheet.quantize(colors=128, dither=Image.Dither.NONE).save(path, optimize=True)  # small file
     print(f"gallery: {path}")
 
 
