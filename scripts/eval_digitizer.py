@@ -217,7 +217,7 @@ def best_lag_snr_db(ref: np.ndarray, est: np.ndarray, max_lag: int) -> tuple[flo
         else:
             shifted[-lag:] = est[: n + lag]
         v = snr_db(ref, shifted)
-        if np.isfinite(v) and v > best:
+        if not np.isnan(v) and v > best:  # +inf: a perfect match
             best, best_lag = v, lag
     return best, best_lag
 
