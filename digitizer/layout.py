@@ -27,7 +27,7 @@ from .vectorize import RowTrace, track_row
 
 MIN_ROW_SPACING_MM = 8.0
 TRACE_MIN_WIDTH_MM = 12.0  # connected components narrower than this are text, not traces
-PULSE_WIDTH_MM = (2.5, 12.0)  # a faint pulse-sized stretch set off from the trace
+STRAY_WIDTH_MM = 12.0  # a stretch this short, set off from the row's trace, is not trace
 PULSE_SEARCH_MM = 20.0  # pulses are looked for this far into either end of a row
 
 
@@ -85,11 +85,11 @@ def find_rows(prob: np.ndarray, ppm: float) -> tuple[np.ndarray, np.ndarray]:
     return peaks.astype(np.float64), props["peak_heights"]
 
 
-def _pulse_sized_stretch(trace: RowTrace, x_lo: int, x_hi: int, ppm: float,
-                         side: str) -> int | None:  # fmt: skip
-    """Inner end of a pulse-wide stretch that starts (``side="start"``) or ends the row and is
-    set off from the rest by a gap of at least 1 mm (a calibration pulse too faint to measure):
-    it is not part of the trace."""
+def _stray_stretch(trace: RowTrace, x_lo: int, x_hi: int, ppm: float,
+                   side: str) -> int | None:  # fmt: skip
+    """Inner end of a short stretch (under 12 mm) that starts (``side="start"``) or ends the
+    row and is set off from the rest by a gap of at least 1 mm: a lead label beside the trace,
+    or a calibration pulse too faint to measure. It is not part of the trace."""
     cols = np.flatnonzero(np.isfinite(trace.y[x_lo : x_hi + 1])) + x_lo
     breaks = np.flatnonzero(np.diff(cols) > ppm)
     if len(breaks) == 0:
@@ -99,7 +99,7 @@ def _pulse_sized_stretch(trace: RowTrace, x_lo: int, x_hi: int, ppm: float,
     else:
         inner, outer = int(cols[breaks[-1] + 1]), int(cols[-1])
     width_mm = (abs(outer - inner) + 1) / ppm
-    return inner if PULSE_WIDTH_MM[0] <= width_mm <= PULSE_WIDTH_MM[1] else None
+    return inner if width_mm <= STRAY_WIDTH_MM else None
 
 
 def _row_extent(trace: RowTrace, min_run: int, ppm: float) -> tuple[int, int] | None:
@@ -142,21 +142,24 @@ def build_rows(prob: np.ndarray, ppm: float, baselines: np.ndarray) -> list[Row]
         if ext is None:
             continue
         x_start, x_end = ext
+        # pulses are looked for on the untrimmed ink: their strokes are straight and vertical
+        cols = np.flatnonzero(np.isfinite(trace.y))
+        first, last = int(cols[0]), int(cols[-1])
         reach = int(PULSE_SEARCH_MM * ppm)
-        pulse = find_pulse_at(trace, x_start, min(x_end, x_start + reach), ppm, "start")
+        pulse = find_pulse_at(trace, first, min(last, first + reach), ppm, "start")
         if pulse is None:
-            pulse = find_pulse_at(trace, max(x_start, x_end - reach), x_end, ppm, "end")
+            pulse = find_pulse_at(trace, max(first, last - reach), last, ppm, "end")
         if pulse is not None:
             inner = trace_after_pulse(trace, pulse)
             if inner is None:
                 continue
             x_start, x_end = (inner, x_end) if pulse.side == "start" else (x_start, inner)
-        else:  # a faint pulse set off by a gap: leave it out of the trace
-            lead = _pulse_sized_stretch(trace, x_start, x_end, ppm, "start")
-            tail = _pulse_sized_stretch(trace, x_start, x_end, ppm, "end")
-            if lead is not None:
+        for _ in range(2):  # labels and faint pulses set off by a gap: not the trace
+            lead = _stray_stretch(trace, x_start, x_end, ppm, "start")
+            if lead is not None and (pulse is None or pulse.side != "start"):
                 x_start = int(lead + 1 + np.flatnonzero(np.isfinite(trace.y[lead + 1 :]))[0])
-            elif tail is not None:
+            tail = _stray_stretch(trace, x_start, x_end, ppm, "end")
+            if tail is not None and (pulse is None or pulse.side != "end"):
                 x_end = int(np.flatnonzero(np.isfinite(trace.y[:tail]))[-1])
         if x_end - x_start < 5 * ppm:
             continue
