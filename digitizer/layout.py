@@ -72,6 +72,23 @@ def trace_components(binary: np.ndarray, ppm: float) -> np.ndarray:
     return wide[labels] & (binary > 0)
 
 
+def without_specks(prob: np.ndarray, ppm: float, size_mm: float = 0.6) -> np.ndarray:
+    """``prob`` ``[H, W]`` with the ink blobs smaller than ``size_mm`` in both directions set
+    to 0: grid-line crossings and noise, which a tracker would hop along like a dotted line."""
+    binary = (prob > 0.5).astype(np.uint8)
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(binary, connectivity=8)
+    if n <= 1:
+        return prob
+    limit = size_mm * ppm
+    speck = np.zeros(n, dtype=bool)
+    speck[1:] = (stats[1:, cv2.CC_STAT_WIDTH] < limit) & (stats[1:, cv2.CC_STAT_HEIGHT] < limit)
+    if not speck.any():
+        return prob
+    out = prob.copy()
+    out[speck[labels]] = 0.0
+    return out
+
+
 def find_rows(prob: np.ndarray, ppm: float) -> tuple[np.ndarray, np.ndarray]:
     """Baselines (y px) of the trace rows and their profile strengths, top to bottom."""
     traces = trace_components(prob > 0.5, ppm)
@@ -133,6 +150,7 @@ def build_rows(prob: np.ndarray, ppm: float, baselines: np.ndarray) -> list[Row]
     """Track every row (search band reaching half-way into the neighbours' bands and beyond)."""
     rows: list[Row] = []
     spacing = np.diff(baselines)
+    prob = without_specks(prob, ppm)
     for r, b in enumerate(baselines):
         near = [spacing[r - 1]] if r > 0 else []
         near += [spacing[r]] if r < len(spacing) else []
