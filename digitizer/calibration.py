@@ -57,6 +57,7 @@ class Pulse:
     side: str = "start"
     edge: float = float("nan")
     joined: bool = False
+    strokes: tuple[tuple[int, int], tuple[int, int]] = ((0, -1), (0, -1))  # left, right columns
 
     @property
     def height(self) -> float:
@@ -126,9 +127,11 @@ def find_pulse_at(trace: RowTrace, x_lo: int, x_hi: int, ppm: float, side: str =
     edge = float(np.mean(at_top)) if len(at_top) else 0.5 * (f0 + f1)
     if side == "start":
         x0, x1, edge_x = x_lo + int(first[0]), x_lo + end, x_lo + edge
+        strokes = ((x_lo + r0, x_lo + r1), (x_lo + f0, x_lo + f1))
     else:
         x0, x1, edge_x = x_hi - end, x_hi - int(first[0]), x_hi - edge
-    return Pulse(x0, x1, foot, top_y, side, float(edge_x), bool(joined))
+        strokes = ((x_hi - f1, x_hi - f0), (x_hi - r1, x_hi - r0))
+    return Pulse(x0, x1, foot, top_y, side, float(edge_x), bool(joined), strokes)
 
 
 def trace_after_pulse(trace: RowTrace, pulse: Pulse) -> int | None:
@@ -178,8 +181,10 @@ def find_pulses_in_ink(rows: list, image: np.ndarray, ppm: float) -> None:
             pulse = find_pulse_at(trace, lo, hi, ppm, "start" if side == "start" else "end")
             if pulse is None:
                 continue
+            (a0, a1), (b0, b1) = pulse.strokes
             row.pulse = Pulse(pulse.x0 + x_lo, pulse.x1 + x_lo, pulse.foot + y_lo,
-                              pulse.top + y_lo, side, pulse.edge + x_lo, False)  # fmt: skip
+                              pulse.top + y_lo, side, pulse.edge + x_lo, False,
+                              ((a0 + x_lo, a1 + x_lo), (b0 + x_lo, b1 + x_lo)))  # fmt: skip
             break
 
 
@@ -196,10 +201,9 @@ def refine_pulses(rows: list, image: np.ndarray, pen: Pen) -> None:
         p = row.pulse
         if p is None:
             continue
-        strokes = _stroke_columns(row.trace, p)
-        if strokes is None:
+        (r0, r1), (f0, f1) = p.strokes
+        if r1 < r0 or f1 < f0:
             continue
-        (r0, r1), (f0, f1) = strokes
         foot_cols = np.r_[p.x0 : r0 - edge + 1, f1 + edge : p.x1 + 1]
         top_cols = np.arange(r1 + 2 * edge, f0 - 2 * edge + 1)
         top = _stroke_level(image, top_cols, p.top, half)
@@ -209,17 +213,6 @@ def refine_pulses(rows: list, image: np.ndarray, pen: Pen) -> None:
             foot = _stroke_level(image, foot_cols, p.foot, half)
             if np.isfinite(foot) and abs(foot - p.foot) < 1.5:
                 p.foot = foot
-
-
-def _stroke_columns(trace: RowTrace, p: Pulse) -> tuple[tuple[int, int], tuple[int, int]] | None:
-    """Column ranges of the pulse's two vertical strokes (left one first)."""
-    span = trace.bottom[p.x0 : p.x1 + 1] - trace.top[p.x0 : p.x1 + 1]
-    tall = np.nan_to_num(span, nan=0.0) >= 0.5 * p.height
-    strokes = _clusters(tall)
-    if len(strokes) < 2:
-        return None
-    (a0, a1), (b0, b1) = strokes[0], strokes[-1]
-    return (p.x0 + a0, p.x0 + a1), (p.x0 + b0, p.x0 + b1)
 
 
 def _stroke_level(image: np.ndarray, cols: np.ndarray, y: float, half: float) -> float:
