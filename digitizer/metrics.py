@@ -28,7 +28,9 @@ and ``evaluate_model.py``'s loop over channels):
   The estimate is then moved by that shift and offset **with no limit** (samples moved out are
   dropped, the vacated end is NaN, so it lowers ``alpha``; samples of a longer estimate can move
   into the window) and scored with the SNR above.  Where the official code has no defined value
-  (an estimate with no finite sample) we keep the 0 dB of a missing lead.
+  (an estimate with no finite sample) we keep the 0 dB of a missing lead.  (One revision of
+  ``evaluate_model.py`` kept the shift only within ``round(0.5 fs)`` samples and 1 mV, else
+  scored the lead unshifted; the alignment here has no such gate, per ARCHITECTURE.md section 5.)
 * **Best-shift SNR** (:func:`best_shift_snr_db`) is *not* the Challenge's: the exact shift
   (``|shift| <= 0.5 s``) and offset (``|offset| <= 1 mV``) that maximise the score, found by an
   exhaustive search.  It bounds what any bounded alignment could give, and is useful when the
