@@ -335,12 +335,14 @@ def _canonical(names: Sequence[str]) -> list[str]:
 
 
 def conform(
-    estimate: np.ndarray, est_fs: float, fs: float, length: int
+    estimate: np.ndarray, est_fs: float, fs: float, length: int, crop: bool = True
 ) -> tuple[np.ndarray, list[str]]:
     """Bring a prediction ``[C, T']`` at ``est_fs`` onto the truth grid ``[C, length]`` at ``fs``.
 
-    A different rate is resampled (polyphase, NaN-tolerant: NaN runs stay NaN); then the end is
-    cropped or NaN-padded. Returns the signal (float64) and notes saying what was done.
+    A different rate is resampled (polyphase, NaN-tolerant: NaN runs stay NaN); then a short end
+    is NaN-padded and a long one cropped -- or, with ``crop=False``, kept: the Challenge's
+    alignment can move those samples into the window (they are never scored where the truth
+    ends). Returns the signal (float64, ``[C, length]`` or longer) and notes saying what was done.
     """
     y = np.asarray(estimate, dtype=np.float64)
     notes: list[str] = []
@@ -348,14 +350,17 @@ def conform(
         y = resample(y, est_fs, fs)
         notes.append(f"prediction resampled from {est_fs:g} Hz to the truth's {fs:g} Hz")
     if y.shape[1] != length:
+        longer = y.shape[1] > length
+        action = ("cropped" if crop else "kept for the alignment, not scored") if longer else None
         notes.append(
             f"prediction has {y.shape[1]} samples at {fs:g} Hz, truth {length}: "
-            + ("cropped" if y.shape[1] > length else "NaN-padded")
+            + (action or "NaN-padded")
         )
-        out = np.full((y.shape[0], length), np.nan)
-        n = min(length, y.shape[1])
-        out[:, :n] = y[:, :n]
-        y = out
+        if crop or not longer:
+            out = np.full((y.shape[0], length), np.nan)
+            n = min(length, y.shape[1])
+            out[:, :n] = y[:, :n]
+            y = out
     return y, notes
 
 
@@ -496,7 +501,9 @@ def evaluate_pairs(
 
     Args:
         pairs: from :func:`pair_records`.
-        align, align_method: aligned SNR as in :func:`digitizer.metrics.score_record`.
+        align, align_method: the Challenge's aligned SNR, and with ``align_method="search"``
+            also the best-shift SNR (not the Challenge's), as in
+            :func:`digitizer.metrics.score_record`.
         intervals: compute the clinical intervals (neurokit2, ~0.3 s a record).
         lead: interval lead, ``"auto"`` or a lead name (see :func:`interval_lead`).
         tol_ms: R-peak matching tolerance of :func:`digitizer.metrics.compare_intervals`.
@@ -540,7 +547,7 @@ def evaluate_pairs(
             else:
                 try:
                     raw, est_fs, raw_names = read_record(pair.prediction)
-                    est, conform_notes = conform(raw, est_fs, fs, ref.shape[1])
+                    est, conform_notes = conform(raw, est_fs, fs, ref.shape[1], crop=False)
                     est_names = _canonical(raw_names)
                     info["notes"] += conform_notes
                 except RecordError as err:
@@ -557,7 +564,7 @@ def evaluate_pairs(
                     if est is not None:
                         folded = [n.casefold() for n in est_names]
                         if name.casefold() in folded:
-                            p_lead = est[folded.index(name.casefold())]
+                            p_lead = est[folded.index(name.casefold()), : ref.shape[1]]
                     res = M.compare_intervals(t_lead, p_lead, fs, tol_ms)
                     pb = res["per_beat"].copy()
                     pb.insert(0, "record", pair.record)
@@ -617,6 +624,7 @@ def _assemble(
                 "n": len(grp),
                 "snr_db": _mean(grp["snr_db"]),
                 "aligned_snr_db": _mean(grp["aligned_snr_db"]),
+                "best_shift_snr_db": _mean(grp["best_shift_snr_db"]),
             }
     summary["groups"] = {}
     for tag in tag_cols:
@@ -630,6 +638,9 @@ def _assemble(
                 "n_failed": int((grp["status"] != "ok").sum()),
                 "snr_db": _mean(cells["snr_db"]) if len(cells) else float("nan"),
                 "aligned_snr_db": _mean(cells["aligned_snr_db"]) if len(cells) else float("nan"),
+                "best_shift_snr_db": (
+                    _mean(cells["best_shift_snr_db"]) if len(cells) else float("nan")
+                ),
             }
             if intervals and "qt_error_ms" in grp:
                 for key in _INTERVALS:

@@ -18,17 +18,24 @@ and ``evaluate_model.py``'s loop over channels):
   The final official code fills a missing output with NaN, for which ``compute_snr`` yields
   ``0 * NaN = NaN`` that its ``np.nanmean`` then drops; we keep the 0 dB convention on purpose
   (a missing lead must cost something) and list every missing record and lead.
-* **Alignment** (the default of the final evaluator, ``--no_shift`` turns it off): each digitised
-  lead is shifted in time and amplitude before the SNR.  The offsets come from a 2-D
-  cross-correlation: both signals are drawn as binary ``256 x T`` images (amplitude quantised to
-  256 levels over the joint min..max range), smoothed with a Gaussian (sigma 0.5 px), and the
-  argmax of their FFT cross-correlation gives the horizontal lag and the vertical lag (converted
-  back to mV).  The shift is applied (samples moved out are dropped, the vacated end is NaN, so it
-  lowers ``alpha``) only if ``|lag| <= round(0.5 * fs)`` and ``|offset| <= 1 mV``; otherwise the
-  lead is scored unshifted.  :func:`align_estimate` with ``method="challenge"`` re-implements this
-  procedure; ``method="search"`` instead finds the shift (+-0.5 s) and offset (+-1 mV) that maximise
-  the score exactly (an upper bound of the Challenge value, useful when the quantised correlation
-  is too coarse, e.g. for an offset smaller than one quantisation level).
+* **Aligned SNR** (:func:`aligned_snr_db`) is the final evaluator's alignment, reproduced from
+  its description (``align_signals`` in the July 2024 ``helper_code.py``): both signals are drawn
+  as binary ``256 x max(T, T')`` images (one pixel per finite sample; amplitude quantised to 256
+  levels over the joint finite min..max, levels counted from 1 and rounded as
+  ``round(255 * (v - lo) / (hi - lo) + 1)``), each smoothed with a Gaussian (sigma 0.5 px); the
+  argmax of their full 2-D cross-correlation (``scipy.signal.fftconvolve`` in float64, as there)
+  against the zero-lag cell gives the lag in samples and the vertical lag, converted back to mV.
+  The estimate is then moved by that shift and offset **with no limit** (samples moved out are
+  dropped, the vacated end is NaN, so it lowers ``alpha``; samples of a longer estimate can move
+  into the window) and scored with the SNR above.  Where the official code has no defined value
+  (an estimate with no finite sample) we keep the 0 dB of a missing lead.  (One revision of
+  ``evaluate_model.py`` kept the shift only within ``round(0.5 fs)`` samples and 1 mV, else
+  scored the lead unshifted; the alignment here has no such gate, per ARCHITECTURE.md section 5.)
+* **Best-shift SNR** (:func:`best_shift_snr_db`) is *not* the Challenge's: the exact shift
+  (``|shift| <= 0.5 s``) and offset (``|offset| <= 1 mV``) that maximise the score, found by an
+  exhaustive search.  It bounds what any bounded alignment could give, and is useful when the
+  quantised correlation is too coarse (e.g. for an offset smaller than one quantisation level).
+  ``evaluate.py scoring.align_method=search`` adds it beside the Challenge value.
 
 Clinical intervals use neurokit2 (``ecg_clean`` -> ``ecg_peaks`` -> ``ecg_delineate(method="dwt")``)
 with one pipeline for truth and prediction; see :func:`beat_intervals` and
@@ -47,22 +54,28 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy.fft import irfft, irfft2, next_fast_len, rfft, rfft2
+from scipy.fft import irfft, next_fast_len, rfft, set_workers
 from scipy.ndimage import gaussian_filter
+from scipy.signal import fftconvolve
 
 LEADS: tuple[str, ...] = ("I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6")
 
-#: Challenge 2024 alignment limits and quantisation.
-MAX_SHIFT_S = 0.5
-MAX_OFFSET_MV = 1.0
+#: Quantisation and smoothing of the Challenge 2024 alignment (which has no limits).
 NUM_QUANT_LEVELS = 2**8
 SMOOTH_SIGMA = 0.5
+#: Limits of the best-shift search (:func:`best_shift_snr_db`, not the Challenge's alignment).
+MAX_SHIFT_S = 0.5
+MAX_OFFSET_MV = 1.0
+#: ``align_method`` values: the Challenge alignment only, or also the best-shift search.
+ALIGN_METHODS = ("challenge", "search", "best_shift")
 
 __all__ = [
     "LEADS",
     "aligned_snr_db",
     "align_estimate",
     "beat_intervals",
+    "best_shift_snr_db",
+    "challenge_offsets",
     "compare_intervals",
     "pearson_r",
     "rmse_mv",
@@ -153,46 +166,64 @@ def _apply_shift(y: np.ndarray, shift: int, offset: float, length: int) -> np.nd
     return out
 
 
-def _quantised_image(
-    v: np.ndarray, lo: float, hi: float, levels: int, width: int, sigma: float
-) -> np.ndarray:
-    """Binary ``[levels, width]`` image of a 1-D signal (one pixel per finite sample), smoothed."""
+def _signal_image(v: np.ndarray, lo: float, hi: float, levels: int, width: int) -> np.ndarray:
+    """Binary ``[levels, width]`` image of a 1-D signal: one pixel per finite sample.
+
+    Row ``level - 1`` with ``level = round((levels - 1) * (v - lo) / (hi - lo) + 1)`` clipped to
+    ``1..levels`` (the Challenge counts levels from 1; rounding after the ``+ 1`` matters at exact
+    halves, where numpy rounds to even).  A flat joint range puts every sample on the first row.
+    """
     img = np.zeros((levels, width))
     t = np.flatnonzero(np.isfinite(v))
-    rows = np.clip(np.round((levels - 1) * (v[t] - lo) / (hi - lo)), 0, levels - 1).astype(int)
+    if hi > lo:
+        level = np.round((levels - 1) * (v[t] - lo) / (hi - lo) + 1).astype(np.int64)
+        rows = np.clip(level, 1, levels) - 1
+    else:
+        rows = np.zeros(t.size, dtype=np.int64)
     img[rows, t] = 1.0
-    return gaussian_filter(img, sigma) if sigma > 0 else img
+    return img
 
 
-def _challenge_offsets(
-    x: np.ndarray, y: np.ndarray, levels: int = NUM_QUANT_LEVELS, sigma: float = SMOOTH_SIGMA
+def challenge_offsets(
+    reference: np.ndarray,
+    estimate: np.ndarray,
+    levels: int = NUM_QUANT_LEVELS,
+    sigma: float = SMOOTH_SIGMA,
 ) -> tuple[int, float]:
-    """Shift (samples) and offset (mV) estimated the way the Challenge 2024 evaluator does.
+    """Shift (samples) and offset (mV) as the Challenge 2024 evaluator estimates them.
 
-    Both signals become smoothed ``levels x T`` binary images over their joint amplitude range and
-    the peak of the 2-D cross-correlation gives the lags.  (The official code also correlates the
-    reference with itself to find the zero-lag cell; that cell is always the centre of the full
-    correlation, ``(levels - 1, T - 1)``, so it is used directly here.)  Returned ``shift`` means
-    the estimate lags the reference by ``shift`` samples, ``offset`` that it sits ``offset`` mV
-    above it.
+    Both signals become smoothed ``levels x max(T, T')`` images over their joint finite amplitude
+    range; the argmax of the full 2-D cross-correlation, taken against the zero-lag cell, gives
+    the lags.  (The official code finds the zero-lag cell as the argmax of the reference's
+    autocorrelation: for any non-empty image that is the centre ``(levels - 1, width - 1)``, by
+    Cauchy-Schwarz, so the centre is used directly.)  The correlation is the same float64
+    ``fftconvolve`` of the same arrays, so near-ties resolve as they do there.
+
+    Args:
+        reference: ground truth ``[T]`` in mV (NaN = not scored).
+        estimate: digitised lead ``[T']`` in mV (NaN = not digitised); any length.
+        levels: amplitude quantisation levels (Challenge: 256).
+        sigma: Gaussian smoothing of both images in pixels (Challenge: 0.5).
+
+    Returns:
+        ``(shift, offset)``: the estimate lags the reference by ``shift`` samples and sits
+        ``offset`` mV above it; ``(0, 0.0)`` if either signal has no finite sample.
     """
+    x = np.asarray(reference, dtype=np.float64).ravel()
+    y = np.asarray(estimate, dtype=np.float64).ravel()
     fx, fy = np.isfinite(x), np.isfinite(y)
+    if not (fx.any() and fy.any()):
+        return 0, 0.0
     lo = min(float(x[fx].min()), float(y[fy].min()))
     hi = max(float(x[fx].max()), float(y[fy].max()))
-    if not hi > lo:
-        return 0, 0.0
     width = max(x.size, y.size)
-    img_x = _quantised_image(x, lo, hi, levels, width, sigma).astype(np.float32)
-    img_y = _quantised_image(y, lo, hi, levels, width, sigma).astype(np.float32)
-    # full 2-D correlation = convolution with the flipped estimate image (float32 FFT: ~3x
-    # faster than float64 here; only exact near-ties of the peak could resolve differently)
-    full = (2 * levels - 1, 2 * width - 1)
-    size = (next_fast_len(full[0], real=True), next_fast_len(full[1], real=True))
-    spec = rfft2(img_x, size, workers=-1) * rfft2(img_y[::-1, ::-1], size, workers=-1)
-    corr = irfft2(spec, size, workers=-1)[: full[0], : full[1]]
+    img_x = gaussian_filter(_signal_image(x, lo, hi, levels, width), sigma)
+    img_y = gaussian_filter(_signal_image(y, lo, hi, levels, width), sigma)
+    with set_workers(-1):  # threads split independent 1-D FFTs: the result is bit-identical
+        corr = fftconvolve(img_x, img_y[::-1, ::-1], mode="full")  # full 2-D cross-correlation
     row, col = np.unravel_index(int(np.argmax(corr)), corr.shape)
     shift = (width - 1) - int(col)
-    offset = ((levels - 1) - int(row)) * (hi - lo) / (levels - 1)
+    offset = ((levels - 1) - int(row)) / (levels - 1) * (hi - lo)
     return shift, float(offset)
 
 
@@ -203,7 +234,7 @@ def _lagged_sums(f: np.ndarray, g: np.ndarray, lags: np.ndarray) -> np.ndarray:
     return full[..., lags % n]
 
 
-def _search_offsets(
+def _best_shift_offsets(
     x: np.ndarray, y: np.ndarray, max_shift: int, max_offset: float
 ) -> tuple[int, float]:
     """Shift and offset within the limits that maximise the Challenge SNR (alpha included).
@@ -240,66 +271,109 @@ def _search_offsets(
     return shift, best
 
 
+def _check_method(method: str) -> str:
+    if method not in ALIGN_METHODS:
+        raise ValueError(f"unknown alignment method {method!r} (use one of {ALIGN_METHODS})")
+    return "challenge" if method == "challenge" else "best_shift"
+
+
 def align_estimate(
     reference: np.ndarray,
     estimate: np.ndarray | None,
-    fs: float,
+    fs: float | None = None,
     *,
-    max_shift_s: float = MAX_SHIFT_S,
-    max_offset_mv: float = MAX_OFFSET_MV,
     method: str = "challenge",
+    max_shift_s: float | None = None,
+    max_offset_mv: float | None = None,
 ) -> tuple[np.ndarray, int, float]:
     """Shift an estimate in time and amplitude to match its reference.
 
     Args:
         reference: ground truth ``[T]`` in mV.
-        estimate: digitised lead ``[T']`` in mV (NaN = not digitised) or ``None``.
-        fs: sampling frequency in Hz (sets the lag limit ``round(max_shift_s * fs)`` samples).
-        max_shift_s: largest allowed time shift in s (Challenge: 0.5).
-        max_offset_mv: largest allowed vertical offset in mV (Challenge: 1.0).
-        method: ``"challenge"`` = the official 2-D quantised cross-correlation estimate, applied
-            only if within the limits (else no shift); ``"search"`` = exact best shift and offset
-            within the limits.
+        estimate: digitised lead ``[T']`` in mV (NaN = not digitised) or ``None``; samples past
+            ``T`` take part in the alignment (they can move into the window).
+        fs: sampling frequency in Hz; needed by ``"best_shift"`` (its lag limit in samples).
+        method: ``"challenge"`` = the official 2-D quantised cross-correlation estimate,
+            applied without limits (:func:`challenge_offsets`); ``"best_shift"`` (alias
+            ``"search"``) = the exact best shift and offset within the limits -- not the
+            Challenge's.
+        max_shift_s: ``"best_shift"`` only: largest time shift in s (default 0.5).
+        max_offset_mv: ``"best_shift"`` only: largest vertical offset in mV (default 1.0).
 
     Returns:
         ``(aligned [T], shift_samples, offset_mv)`` with ``aligned[t] = estimate[t + shift] -
         offset`` (NaN where unavailable).  ``shift > 0`` means the estimate was late.
+
+    Raises:
+        ValueError: for an unknown method, limits given to ``"challenge"`` (it has none), or
+            ``"best_shift"`` without ``fs``.
     """
+    kind = _check_method(method)
+    if kind == "challenge" and (max_shift_s is not None or max_offset_mv is not None):
+        raise ValueError("the Challenge alignment has no limits; use method='best_shift'")
+    if kind == "best_shift" and not (fs is not None and fs > 0):
+        raise ValueError(f"the best-shift search needs a positive fs, got {fs!r}")
     x, y = _pair(reference, estimate)
     if estimate is not None:
         y = np.asarray(estimate, dtype=np.float64).ravel()  # keep the samples past T for shifting
     if not (np.isfinite(x).any() and np.isfinite(y).any()):
         return _apply_shift(y, 0, 0.0, x.size), 0, 0.0
-    max_shift = int(round(max_shift_s * fs))
-    if method == "challenge":
-        shift, offset = _challenge_offsets(x, y)
-        if abs(shift) > max_shift or abs(offset) > max_offset_mv:
-            shift, offset = 0, 0.0
-    elif method == "search":
-        shift, offset = _search_offsets(x, y, max_shift, max_offset_mv)
+    if kind == "challenge":
+        shift, offset = challenge_offsets(x, y)
     else:
-        raise ValueError(f"unknown alignment method {method!r} (use 'challenge' or 'search')")
+        max_shift = int(round((MAX_SHIFT_S if max_shift_s is None else max_shift_s) * fs))
+        limit = MAX_OFFSET_MV if max_offset_mv is None else max_offset_mv
+        shift, offset = _best_shift_offsets(x, y, max_shift, limit)
     return _apply_shift(y, shift, offset, x.size), shift, offset
 
 
 def aligned_snr_db(
+    reference: np.ndarray, estimate: np.ndarray | None, fs: float | None = None
+) -> float:
+    """The Challenge 2024 aligned SNR of one lead in dB, exactly as the official evaluator has it.
+
+    :func:`snr_db` after :func:`align_estimate` with ``method="challenge"``: the shift and offset
+    of :func:`challenge_offsets`, applied without limits.  Samples shifted out of the window
+    count as not digitised (they lower ``alpha``).
+
+    Args:
+        reference: ground truth ``[T]`` in mV.
+        estimate: digitised lead ``[T']`` in mV (NaN = not digitised), any length, or ``None``.
+        fs: accepted for symmetry with :func:`best_shift_snr_db`; the alignment works in
+            samples and does not use it.
+
+    Returns:
+        The aligned SNR; ``0.0`` for a missing lead or one with no finite sample (where the
+        official code has no value), ``+inf`` for a perfect match after alignment.
+    """
+    if estimate is None:
+        return 0.0
+    aligned, _, _ = align_estimate(reference, estimate, method="challenge")
+    return snr_db(reference, aligned)
+
+
+def best_shift_snr_db(
     reference: np.ndarray,
     estimate: np.ndarray | None,
     fs: float,
     *,
     max_shift_s: float = MAX_SHIFT_S,
     max_offset_mv: float = MAX_OFFSET_MV,
-    method: str = "challenge",
 ) -> float:
-    """Translation-tolerant Challenge SNR in dB: :func:`snr_db` after :func:`align_estimate`.
+    """Best SNR over shifts ``|s| <= max_shift_s`` and offsets ``|c| <= max_offset_mv``, in dB.
 
-    Args and limits as in :func:`align_estimate`.  Samples shifted out of the window count as not
-    digitised (they lower the ``alpha`` factor), exactly as in the official evaluator.
+    Not the Challenge's aligned SNR (that is :func:`aligned_snr_db`): an exact search that
+    bounds what a bounded alignment can reach.  Args as in :func:`align_estimate`.
     """
     if estimate is None:
         return 0.0
     aligned, _, _ = align_estimate(
-        reference, estimate, fs, max_shift_s=max_shift_s, max_offset_mv=max_offset_mv, method=method
+        reference,
+        estimate,
+        fs,
+        method="best_shift",
+        max_shift_s=max_shift_s,
+        max_offset_mv=max_offset_mv,
     )
     return snr_db(reference, aligned)
 
@@ -332,16 +406,21 @@ def score_record(
             matched case-insensitively, so any order is accepted; estimate leads that are not in
             the reference are ignored, reference leads absent from the estimate are missing.
         record: record id copied into each row.
-        align: also compute the aligned SNR (and its shift / offset).
-        align_method, max_shift_s, max_offset_mv: see :func:`align_estimate`.
+        align: also compute the Challenge's aligned SNR (and its shift / offset).
+        align_method: ``"challenge"``: the aligned SNR only; ``"search"`` (or ``"best_shift"``):
+            also the best-shift SNR of :func:`best_shift_snr_db` (not the Challenge's).
+        max_shift_s, max_offset_mv: limits of the best-shift search.
 
     Returns:
         One dict per reference lead: ``record, lead, status`` (``ok``, ``missing_record``,
         ``missing_lead``, ``not_digitised``, or ``no_reference`` when the reference lead has no
         finite sample -- then NaN, which the NaN-ignoring means skip), ``snr_db``,
-        ``aligned_snr_db``, ``shift_s``, ``offset_mv``, ``pearson_r``, ``rmse_mv``,
-        ``digitised_fraction``.  Missing or undigitised leads score 0 dB.
+        ``aligned_snr_db``, ``shift_s``, ``offset_mv`` (the Challenge alignment's),
+        ``best_shift_snr_db``, ``best_shift_s``, ``best_offset_mv`` (NaN unless the best-shift
+        search ran), ``pearson_r``, ``rmse_mv``, ``digitised_fraction``.  Missing or undigitised
+        leads score 0 dB.
     """
+    search = _check_method(align_method) == "best_shift" and align
     ref = np.atleast_2d(np.asarray(reference, dtype=np.float64))
     names = list(names)
     if ref.shape[0] != len(names):
@@ -381,6 +460,9 @@ def score_record(
                 aligned_snr_db=zero if align else float("nan"),
                 shift_s=float("nan"),
                 offset_mv=float("nan"),
+                best_shift_snr_db=zero if search else float("nan"),
+                best_shift_s=float("nan"),
+                best_offset_mv=float("nan"),
                 pearson_r=float("nan"),
                 rmse_mv=float("nan"),
                 digitised_fraction=0.0,
@@ -394,18 +476,24 @@ def score_record(
             rmse_mv=rmse_mv(x, y),
             digitised_fraction=frac,
         )
+        nan = float("nan")
+        row.update(aligned_snr_db=nan, shift_s=nan, offset_mv=nan)
+        row.update(best_shift_snr_db=nan, best_shift_s=nan, best_offset_mv=nan)
         if align:
+            aligned, shift, offset = align_estimate(x, y, method="challenge")
+            row.update(aligned_snr_db=snr_db(x, aligned), shift_s=shift / fs, offset_mv=offset)
+        if search:
             aligned, shift, offset = align_estimate(
                 x,
                 y,
                 fs,
+                method="best_shift",
                 max_shift_s=max_shift_s,
                 max_offset_mv=max_offset_mv,
-                method=align_method,
             )
-            row.update(aligned_snr_db=snr_db(x, aligned), shift_s=shift / fs, offset_mv=offset)
-        else:
-            row.update(aligned_snr_db=float("nan"), shift_s=float("nan"), offset_mv=float("nan"))
+            row.update(
+                best_shift_snr_db=snr_db(x, aligned), best_shift_s=shift / fs, best_offset_mv=offset
+            )
         out.append(row)
     return out
 
@@ -459,10 +547,14 @@ def score_records(
     Returns:
         ``(per_lead, per_record, summary)``: the per-lead rows of :func:`score_record`; one row per
         record (``record, n_leads, n_missing_leads, missing_record, snr_db, aligned_snr_db,
-        pearson_r``, means over its leads); and a summary with ``snr_db`` / ``aligned_snr_db``
-        (headline means over record x lead, NaN-ignoring like the official ``np.nanmean``, ``+inf``
-        if any lead is perfect), their medians, ``n_records, n_leads, n_perfect_leads,
-        n_nan_leads, missing_records, missing_leads`` (``"record/lead"`` strings).
+        best_shift_snr_db, pearson_r``, means over its leads); and a summary with ``snr_db`` /
+        ``aligned_snr_db`` (headline means over record x lead, NaN-ignoring like the official
+        ``np.nanmean``, ``+inf`` if any lead is perfect; missing leads count 0 dB), their medians,
+        ``challenge_snr_db`` / ``challenge_aligned_snr_db`` (the means as the official
+        ``evaluate_model.py`` prints them: it has no value for a lead without a single digitised
+        sample and leaves it out of the mean), ``best_shift_snr_db`` (+ median; NaN unless the
+        search ran), ``n_records, n_leads, n_perfect_leads, n_nan_leads, missing_records,
+        missing_leads`` (``"record/lead"`` strings).
     """
     per_lead: list[dict[str, Any]] = []
     per_record: list[dict[str, Any]] = []
@@ -489,11 +581,14 @@ def score_records(
                 "missing_record": d["estimate"] is None,
                 "snr_db": _mean([r["snr_db"] for r in rows]),
                 "aligned_snr_db": _mean([r["aligned_snr_db"] for r in rows]),
+                "best_shift_snr_db": _mean([r["best_shift_snr_db"] for r in rows]),
                 "pearson_r": _mean([r["pearson_r"] for r in rows]),
             }
         )
     snr = [r["snr_db"] for r in per_lead]
     snr_al = [r["aligned_snr_db"] for r in per_lead]
+    snr_best = [r["best_shift_snr_db"] for r in per_lead]
+    digitised = [r["status"] == "ok" for r in per_lead]
     summary = {
         "n_records": len(per_record),
         "n_leads": len(per_lead),
@@ -501,6 +596,10 @@ def score_records(
         "snr_db_median": _median(snr),
         "aligned_snr_db": _mean(snr_al),
         "aligned_snr_db_median": _median(snr_al),
+        "challenge_snr_db": _mean([v for v, ok in zip(snr, digitised) if ok]),
+        "challenge_aligned_snr_db": _mean([v for v, ok in zip(snr_al, digitised) if ok]),
+        "best_shift_snr_db": _mean(snr_best),
+        "best_shift_snr_db_median": _median(snr_best),
         "pearson_r": _mean([r["pearson_r"] for r in per_lead]),
         "rmse_mv": _mean([r["rmse_mv"] for r in per_lead]),
         "n_perfect_leads": int(np.sum(np.isposinf(np.asarray(snr, dtype=np.float64)))),

@@ -258,10 +258,17 @@ def write_report(
 
     # headline
     iv = summary.get("intervals", {})
+    best = summary.get("best_shift_snr_db")  # NaN / None unless scoring.align_method=search
     rows = [
         ("mean SNR over record x lead (dB)", summary.get("snr_db")),
         ("median SNR (dB)", summary.get("snr_db_median")),
-        ("mean aligned SNR (dB, shift <= 0.5 s, offset <= 1 mV)", summary.get("aligned_snr_db")),
+        ("mean aligned SNR (dB, the Challenge's alignment)", summary.get("aligned_snr_db")),
+        (
+            "as the official evaluator prints them: plain / aligned (dB)",
+            f"{_fmt(summary.get('challenge_snr_db'), 3)} / "
+            f"{_fmt(summary.get('challenge_aligned_snr_db'), 3)}",
+        ),
+        ("mean best-shift SNR (dB, exact search, not the Challenge's)", best),
         ("mean Pearson r", summary.get("pearson_r")),
         (
             "truth records / scored / failed or missing",
@@ -297,7 +304,13 @@ def write_report(
         "<p>SNR as the PhysioNet Challenge 2024 scores it: per lead, over samples finite in both, "
         "<code>10 log10(mean(x²)/mean((x−x̂)²))</code> times the fraction of the reference that "
         "was digitised; a missing record or lead scores 0 dB; a perfect lead scores +inf (as the "
-        "official code does), which makes a mean that contains one +inf.</p>"
+        "official code does), which makes a mean that contains one +inf. The aligned SNR is the "
+        "Challenge's: the digitised lead is moved by the shift and offset found by the 2-D "
+        "cross-correlation of quantised (256 levels), smoothed signal images, without limits. The "
+        "official evaluator has no value for a lead without one digitised sample and leaves it "
+        "out of its mean (the 'as the official evaluator prints them' row); here it counts "
+        "0 dB. The best-shift SNR (<code>scoring.align_method=search</code>) is not the "
+        "Challenge's: the exact best shift (at most 0.5 s) and offset (at most 1 mV).</p>"
     )
 
     # per-lead and per-group tables

@@ -8,8 +8,9 @@ Sources
 -------
 :class:`WfdbSource`
     WFDB records on disk (``.hea`` + ``.dat``/``.mat``/...). Headers are scanned and validated
-    against the signal-file sizes at construction; bad records are reported in ``errors`` and
-    skipped. Only the needed window is read; records at 100-1000 Hz are resampled to ``fs``.
+    against the signal-file sizes at construction, and each record is checked to hold a finite
+    sample in a recognised lead; bad records are reported in ``errors`` and skipped. Only the
+    needed window is read; records at 100-1000 Hz are resampled to ``fs``.
 :class:`SyntheticSource`
     neurokit2 ECGSYN 12-lead simulations, rescaled to realistic mV (see the class docstring).
 :class:`ArraySource`
@@ -425,6 +426,45 @@ def _expand_paths(paths: str | os.PathLike | Sequence[str | os.PathLike]) -> lis
     return list(dict.fromkeys(out))
 
 
+_CHECK_CHUNK = 100_000  # frames read at a time when looking for a finite sample
+
+
+def _has_finite_sample(path: str, sig_len: int, channels: Sequence[int]) -> bool:
+    """Whether any of ``channels`` of the record has a finite sample (read in chunks, stopping
+    at the first chunk that has one)."""
+    for start in range(0, sig_len, _CHECK_CHUNK):
+        rec = wfdb.rdrecord(
+            path, sampfrom=start, sampto=min(sig_len, start + _CHECK_CHUNK), channels=list(channels)
+        )
+        if np.isfinite(rec.p_signal).any():
+            return True
+    return False
+
+
+def _check_drawable(
+    path: str, sig_len: int, channels: Sequence[int], names: Sequence[str], n_sig: int
+) -> None:
+    """Refuse a record none of the 12 leads can be drawn from: no recognised channel (given
+    by ``channels``, named ``names``) has a finite sample.
+
+    Raises:
+        RecordError: naming the record and saying which case it is.
+    """
+    try:
+        if _has_finite_sample(path, sig_len, channels):
+            return
+        others = [ch for ch in range(n_sig) if ch not in channels]
+        all_nan = not (others and _has_finite_sample(path, sig_len, others))
+    except Exception as exc:  # noqa: BLE001 - any reader failure makes a bad record
+        raise RecordError(path, f"cannot read samples ({type(exc).__name__}: {exc})") from None
+    if all_nan:
+        raise RecordError(path, "all samples are NaN: nothing to draw")
+    raise RecordError(
+        path,
+        f"none of the 12 leads can be derived: its ECG leads ({', '.join(names)}) are all NaN",
+    )
+
+
 class WfdbSource(SignalSource):
     """12-lead windows from WFDB records, resampled to ``fs`` and converted to mV.
 
@@ -447,15 +487,21 @@ class WfdbSource(SignalSource):
         center: subtract each lead's median over the window, as a printer's baseline
             restoration does; without it a record with a DC offset (Holter data often has
             several mV) is drawn outside its row.
+        check_samples: also read each record at construction until a finite sample of a
+            recognised lead turns up (for a 10 s record: one extra read, about the cost of the
+            header scan), so that a record whose samples are all NaN, or whose recognised leads
+            are all NaN, is refused and named with the others.  ``False`` keeps construction to
+            headers only (for very large folders); such records are then named when first drawn.
 
     Lead names are matched with :func:`canonical_lead`; unrecognised signals are not read,
     a repeated lead keeps its first channel, and missing limb leads are derived from two
     present ones (:func:`derive_limb_leads`). Remaining missing leads are NaN.
 
-    Construction reads headers only. Each header is checked (parses; single segment;
-    positive signal length; 100-1000 Hz; at most ``max_samples``; at least one recognised
-    lead; signal files present and large enough for the claimed length given their format)
-    before any sample is read. Good records are listed in ``records``; bad ones become
+    Construction checks each header (parses; single segment; positive signal length;
+    100-1000 Hz; at most ``max_samples``; at least one recognised lead; signal files present and
+    large enough for the claimed length given their format) before any sample is read, then
+    (``check_samples``) that some recognised lead has a finite sample: a record none of the 12
+    leads can be drawn from is refused. Good records are listed in ``records``; bad ones become
     :class:`RecordError` in ``errors`` and are warned about (:class:`RecordWarning`).
 
     Raises:
@@ -472,9 +518,11 @@ class WfdbSource(SignalSource):
         amplitude: str = "header",
         max_samples: int = 50_000_000,
         center: bool = True,
+        check_samples: bool = True,
     ):
         super().__init__(fs, duration_s)
         self.center = center
+        self.check_samples = check_samples
         if short not in ("pad", "skip"):
             raise ValueError(f"short must be 'pad' or 'skip', got {short!r}")
         if amplitude not in ("header", "digital_uv"):
@@ -617,6 +665,9 @@ class WfdbSource(SignalSource):
                 path,
                 f"record is {sig_len / fs_in:g} s, shorter than the required {needed / fs_in:g} s",
             )
+
+        if self.check_samples:
+            _check_drawable(path, sig_len, channels, [names[ch] for ch in channels], n_sig)
 
         units = list(header.units or [None] * n_sig)
         scales: list[float] = []
@@ -951,6 +1002,9 @@ class ArraySource(SignalSource):
         names: one name per record (default ``"array0000"``...).
         duration_s: output window (s).
         offset_s: fixed window start (s, clipped) or ``None`` for a random start per load.
+
+    An array with no finite sample is listed in ``errors``, warned about
+    (:class:`RecordWarning`) and never drawn by :meth:`sample`.
     """
 
     def __init__(
@@ -976,6 +1030,13 @@ class ArraySource(SignalSource):
         self.signals = arrays
         self.names = names
         self.offset_s = offset_s
+        self.errors: list[RecordError] = []
+        for i, (a, name) in enumerate(zip(arrays, names)):
+            if not np.isfinite(a).any():
+                err = RecordError(name, "all samples are NaN: nothing to draw")
+                self.errors.append(err)
+                self._bad.add(i)
+                warnings.warn(f"{err} (record skipped)", RecordWarning, stacklevel=2)
 
     def __len__(self) -> int:
         return len(self.signals)

@@ -64,3 +64,30 @@ def test_no_usable_record_is_a_clear_error(tmp_path, capsys):
     code = main(["export", "--records", str(tmp_path), "--out", str(tmp_path / "o"), "--num", "1"])
     assert code == 2
     assert "bad" in capsys.readouterr().err
+
+
+def test_records_without_a_drawable_lead_are_named_and_never_drawn(tmp_path, capsys):
+    records = tmp_path / "records"
+    records.mkdir()
+    for suffix in (".hea", ".mat"):
+        shutil.copy(embedded_records_dir() / f"E07504{suffix}", records)
+    twelve = ["I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6"]
+    nan = np.full((5000, 12), np.nan)
+    wfdb.wrsamp("allnan", fs=500, units=["mV"] * 12, sig_name=twelve, p_signal=nan,
+                fmt=["16"] * 12, adc_gain=[1000.0] * 12, baseline=[0] * 12,
+                write_dir=str(records))  # fmt: skip
+    resp = np.column_stack([np.full(5000, np.nan), np.sin(np.arange(5000) / 50)])
+    wfdb.wrsamp("nanlead", fs=500, units=["mV"] * 2, sig_name=["V2", "Resp"], p_signal=resp,
+                fmt=["16"] * 2, adc_gain=[1000.0] * 2, baseline=[0] * 2,
+                write_dir=str(records))  # fmt: skip
+
+    # one page only: the bad records are named even though no page would have drawn them
+    code = main(["export", "--records", str(records), "--out", str(tmp_path / "out"),
+                 "--num", "1", "--seed", "1", "--dpi", "60", "--layout", "3x4"])  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 1
+    assert f"{records / 'allnan'}: all samples are NaN" in err, err
+    assert f"{records / 'nanlead'}: none of the 12 leads can be derived" in err, err
+    doc = json.loads((tmp_path / "out" / "ecg_00000.json").read_text())
+    assert doc["source"]["record"] == "E07504"
+    assert np.isfinite(wfdb.rdrecord(str(tmp_path / "out" / "ecg_00000")).p_signal).any()

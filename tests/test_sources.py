@@ -322,6 +322,9 @@ def make_bad_folder(folder: Path) -> dict[str, str]:
     (folder / "huge.hea").write_text("\n".join(header) + "\n")
     nan = np.full((10 * FS, 12), np.nan)  # wfdb writes NaN as the invalid value -32768
     write_record(folder, "allnan", nan, twelve)
+    # its one ECG lead is all NaN; the other channel has data but is no lead we can draw
+    mixed = np.column_stack([np.full(10 * FS, np.nan), ecg_wave(10, 1)[:, 0]])
+    write_record(folder, "nanlead", mixed, ["II", "Resp"])
     write_record(folder, "twolead", ecg_wave(10, 2), ["ECG1", "ECG2"])
     write_record(folder, "short3s", ecg_wave(3, 12), twelve)
     return {
@@ -329,6 +332,8 @@ def make_bad_folder(folder: Path) -> dict[str, str]:
         "nodat": "not found",
         "truncated": "smaller than",
         "huge": "max_samples",
+        "allnan": "all samples are NaN",
+        "nanlead": "none of the 12 leads can be derived: its ECG leads (II) are all NaN",
         "twolead": "no recognised ECG lead",
         "short3s": "shorter than",
     }
@@ -344,7 +349,7 @@ def test_bad_folder_scanned_without_reading(tmp_path: Path) -> None:
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     assert elapsed < 2.0 and peak < 20e6  # 10^9-sample claim refused without allocating
-    assert sorted(Path(p).name for p in source.records) == ["allnan", "good"]
+    assert [Path(p).name for p in source.records] == ["good"]
     problems = {Path(e.path).name: e.problem for e in source.errors}
     assert problems.keys() == expected.keys()
     for name, fragment in expected.items():
@@ -352,16 +357,26 @@ def test_bad_folder_scanned_without_reading(tmp_path: Path) -> None:
         err = next(e for e in source.errors if Path(e.path).name == name)
         assert str(err).startswith(str(tmp_path / name) + ": ")
         assert any(name in str(w.message) for w in caught)
-
-    # all-NaN passes the header scan but fails at load, once, with a warning naming it
     rng = np.random.default_rng(0)
-    with pytest.warns(RecordWarning, match="allnan.*no finite sample"):
-        names = {source.sample(rng).name for _ in range(20)}
+    assert {source.sample(rng).name for _ in range(20)} == {"good"}
+
+
+def test_headers_only_scan_names_nan_records_when_drawn(tmp_path: Path) -> None:
+    make_bad_folder(tmp_path)
+    with pytest.warns(RecordWarning):
+        source = WfdbSource(tmp_path, short="skip", check_samples=False)
+    assert sorted(Path(p).name for p in source.records) == ["allnan", "good", "nanlead"]
+    # they pass the header scan but fail at load, once each, with a warning naming them
+    rng = np.random.default_rng(0)
+    with pytest.warns(RecordWarning) as caught:
+        names = {source.sample(rng).name for _ in range(40)}
     assert names == {"good"}
+    messages = " ".join(str(w.message) for w in caught)
+    assert "allnan: no finite sample" in messages and "nanlead: no finite sample" in messages
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # no second warning for the same record
         assert {source.sample(rng).name for _ in range(20)} == {"good"}
-    assert len(source.bad_indices) == 1
+    assert len(source.bad_indices) == 2
 
 
 def test_huge_claim_with_big_limit_fails_on_file_size(tmp_path: Path) -> None:
@@ -387,9 +402,18 @@ def test_more_refusals(tmp_path: Path) -> None:
 
 def test_all_bad_source_raises_on_sample(tmp_path: Path) -> None:
     write_record(tmp_path, "allnan", np.full((5000, 2), np.nan), ["I", "II"])
-    source = WfdbSource(tmp_path)
+    with pytest.warns(RecordWarning), pytest.raises(RecordError, match="allnan: all samples"):
+        WfdbSource(tmp_path)
+    source = WfdbSource(tmp_path, check_samples=False)
     with pytest.warns(RecordWarning), pytest.raises(RecordError, match="none of the 1"):
         source.sample(np.random.default_rng(0))
+
+
+def test_nan_only_after_the_first_chunk_is_still_found(tmp_path: Path) -> None:
+    late = np.full((300_000, 2), np.nan)  # 10 min at 500 Hz: finite only in the last second
+    late[-FS:] = ecg_wave(1, 2)
+    write_record(tmp_path, "late", late, ["I", "II"])
+    assert WfdbSource(tmp_path).records == [str(tmp_path / "late")]
 
 
 def test_record_error_message_and_pickle() -> None:
@@ -452,6 +476,16 @@ def test_array_source_windows() -> None:
     assert np.isfinite(short.signal[:, :100]).all() and np.isnan(short.signal[:, 100:]).all()
     with pytest.raises(ValueError):
         ArraySource([np.zeros((11, 100))], fs=100)
+
+
+def test_array_source_names_and_never_draws_an_all_nan_array() -> None:
+    signals = np.random.default_rng(0).normal(size=(3, 12, 600)).astype(np.float32)
+    signals[1] = np.nan
+    with pytest.warns(RecordWarning, match="b: all samples are NaN"):
+        source = ArraySource(signals, fs=100, names=["a", "b", "c"], duration_s=4.0)
+    assert [str(e) for e in source.errors] == ["b: all samples are NaN: nothing to draw"]
+    rng = np.random.default_rng(0)
+    assert {source.sample(rng).name for _ in range(20)} == {"a", "c"}
 
 
 def test_mixed_source() -> None:
