@@ -229,16 +229,10 @@ def page_geometry(
     rhythm = rhythm if conv.rhythm is None else conv.rhythm
     n_cols = len(rows[0])
 
-    # horizontal: [pulse slot + gap] [panels, gaps between them] [gap + pulse slot]
-    step_mm = conv.pulse_width_s * paper_speed
-    pulse_w = 2 * PULSE_LEAD_MM + step_mm
-    area_left = margin + EDGE_PAD_MM
-    area_right = width - margin - EDGE_PAD_MM
-    region_left = area_left + pulse_w + conv.pulse_gap_mm if conv.pulse_at_start else area_left
-    x_origin = region_left + conv.t0_inset_mm if conv.t0 == "inset" else region_left
-    reserve_end = pulse_w + conv.pulse_gap_mm if conv.pulse == "end" else 0.0
+    area_left, region_left, x_origin, step_mm, avail = _row_frame(
+        conv, width, margin, n_cols, paper_speed
+    )
     gap = conv.panel_gap_mm
-    avail = area_right - reserve_end - x_origin - (n_cols - 1) * gap
     n_rows = len(rows) + len(rhythm)
     if avail <= 0 or plot_bottom <= plot_top:
         raise ValueError(f"convention leaves no room for the traces on {paper} paper: {conv}")
@@ -310,6 +304,7 @@ def page_geometry(
         grid_box = (margin, margin, width - margin, height - margin)
     else:
         grid_box = (margin, plot_top, width - margin, plot_bottom)
+    area_right = width - margin - EDGE_PAD_MM
     header_box = {
         "top": (area_left, margin, area_right, plot_top),
         "bottom": (area_left, plot_bottom + 1.0, area_right, height - margin),
@@ -333,6 +328,37 @@ def page_geometry(
         pulse_step_mm=step_mm,
         rhythm=tuple(rhythm),
     )
+
+
+def _row_frame(
+    conv: PrintConvention, width: float, margin: float, n_cols: int, paper_speed: float
+) -> tuple[float, float, float, float, float]:
+    """Horizontal frame of a row: ``[pulse slot + gap] [panels and gaps] [gap + pulse slot]``.
+
+    Returns ``(area_left, region_left, x_origin, step_mm, avail)``: the left edge of the
+    printable area (where a start pulse goes), of the first panel, t = 0, the width of the
+    pulse's 1 mV step and the trace length (mm) the ``n_cols`` panels of a row can hold."""
+    step_mm = conv.pulse_width_s * paper_speed
+    pulse_w = 2 * PULSE_LEAD_MM + step_mm
+    area_left = margin + EDGE_PAD_MM
+    area_right = width - margin - EDGE_PAD_MM
+    region_left = area_left + pulse_w + conv.pulse_gap_mm if conv.pulse_at_start else area_left
+    x_origin = region_left + conv.t0_inset_mm if conv.t0 == "inset" else region_left
+    reserve_end = pulse_w + conv.pulse_gap_mm if conv.pulse == "end" else 0.0
+    avail = area_right - reserve_end - x_origin - (n_cols - 1) * conv.panel_gap_mm
+    return area_left, region_left, x_origin, step_mm, avail
+
+
+def trace_room_mm(
+    layout: str, paper: str = "letter", paper_speed: float = 25.0,
+    convention: PrintConvention | None = None,
+) -> float:  # fmt: skip
+    """Trace length (mm, all columns of a row together) that ``layout`` leaves on ``paper``
+    under ``convention``: 10 s fit at ``paper_speed`` when it is at least ``10 * paper_speed``
+    (otherwise each column shows proportionally less time)."""
+    conv = convention if convention is not None else PrintConvention()
+    n_cols = len(LAYOUTS[canonical_layout(layout)][0][0])
+    return _row_frame(conv, PAPER_SIZES_MM[paper][0], conv.margin_mm, n_cols, paper_speed)[-1]
 
 
 def px_per_mm(dpi: float) -> float:

@@ -26,6 +26,7 @@ from .layout import (
     SEPARATOR_STYLES,
     PrintConvention,
     canonical_layout,
+    trace_room_mm,
 )
 from .text import PRINTED_FACES
 
@@ -49,6 +50,8 @@ CLASSIC_SCHEMES = ("red", "pink", "green", "blue", "grey", "black")  # what samp
 HEAVY_SCHEMES = ("heavy_black", "heavy_grey", "heavy_brown", "heavy_blue")
 GRID_STYLES = ("lines", "dots", "none")
 CONVENTIONS = ("standard", "random")
+WINDOW_S = 10.0  # what a page row shows at 25 mm/s: the clinical 10 s (4 x 2.5 s on a 3x4 row)
+MIN_MARGIN_MM = 1.0
 
 
 @dataclass(frozen=True)
@@ -134,7 +137,7 @@ def sample_page_spec(
     spec = PageSpec(name, paper, float(dpi), speed, gain_, extent, style, header, footer)
     if conventions == "standard":
         return spec
-    convention, style = sample_convention(_twin(rng), name, style)
+    convention, style = sample_convention(_twin(rng), name, style, paper, speed)
     return replace(spec, style=style, convention=convention)
 
 
@@ -178,7 +181,11 @@ def sample_style(rng: np.random.Generator) -> PageStyle:
 
 
 def sample_convention(
-    rng: np.random.Generator, layout: str, style: PageStyle | None = None
+    rng: np.random.Generator,
+    layout: str,
+    style: PageStyle | None = None,
+    paper: str = "letter",
+    paper_speed: float = 25.0,
 ) -> tuple[PrintConvention, PageStyle]:
     """Draw how a printer arranges a page of ``layout`` and how its ink and grid look.
 
@@ -186,7 +193,9 @@ def sample_convention(
     changes: trace width 0.5-3 px at 200 dpi (it scales with dpi), sometimes a heavy black,
     dark grey, brown or blue grid or a grid as dark as the trace, label font and size. Text
     bands are sized to the style's text, so header, footer and rows never overlap; where labels
-    sit left of the trace, the gaps leave room for them.
+    sit left of the trace, the gaps leave room for them. Margins, gaps and pulse shrink until
+    10 s fit on ``paper`` at ``paper_speed`` (the clinical windows: 4 x 2.5 s on a 3x4 row);
+    where even the plainest page cannot hold them (50 mm/s), they are left as drawn.
     """
     style = style if style is not None else PageStyle()
     style = _printer_looks(rng, style)
@@ -223,6 +232,7 @@ def sample_convention(
     top += 6.0 if footer == "top" else 0.0
     bottom = margin + (1.0 + header_h if header == "bottom" else 0.0)
     bottom += 2.0 + cap if footer == "bottom" else 0.0
+    room_left = 3.3 * style.label_cap_mm + 1.5 if labels == "left" else 0.0
     convention = PrintConvention(
         pulse=pulse,
         pulse_width_s=width_s,
@@ -240,7 +250,40 @@ def sample_convention(
         footer=footer,
         crop_to_grid=crop,
     )
-    return convention, style
+    return _fit_width(convention, layout, paper, paper_speed, room_left), style
+
+
+def _fit_width(
+    conv: PrintConvention, layout: str, paper: str, speed: float, label_room: float
+) -> PrintConvention:
+    """Narrow the margin, then the blank gaps, then the pulse, until 10 s fit in a row."""
+    need = WINDOW_S * speed
+
+    def room(c: PrintConvention) -> float:
+        return trace_room_mm(layout, paper, speed, c)
+
+    no_blanks = {"pulse_gap_mm": 0.0, "t0_inset_mm": 0.0, "panel_gap_mm": 0.0}
+    plainest = replace(conv, margin_mm=MIN_MARGIN_MM, pulse_width_s=0.1, **no_blanks)
+    if room(conv) >= need or room(plainest) < need:
+        return conv  # fits already, or never can (50 mm/s: the page shows less time by design)
+    margin = max(MIN_MARGIN_MM, conv.margin_mm - 0.5 * (need - room(conv)) - 1e-6)
+    conv = replace(conv, margin_mm=margin)
+    short = need - room(conv)
+    if short > 0:
+        blanks = room(replace(conv, **no_blanks)) - room(conv)
+        keep = max(0.0, 1.0 - (short + 1e-6) / blanks) if blanks > 0 else 0.0
+        conv = replace(
+            conv,
+            pulse_gap_mm=keep * conv.pulse_gap_mm,
+            t0_inset_mm=keep * conv.t0_inset_mm,
+            panel_gap_mm=keep * conv.panel_gap_mm,
+        )
+        first = conv.t0_inset_mm if conv.t0 == "inset" else conv.pulse_gap_mm
+        if conv.labels == "left" and min(first, conv.panel_gap_mm) < label_room:
+            conv = replace(conv, labels="above")  # no room left of the traces any more
+    if room(conv) < need:
+        conv = replace(conv, pulse_width_s=0.1)
+    return conv
 
 
 def _sample_rhythm(rng: np.random.Generator, layout: str) -> tuple[str, ...] | None:
