@@ -9,6 +9,7 @@ import numpy as np
 import wfdb
 
 from ecgsynth.__main__ import main
+from ecgsynth.layout import LEADS
 from ecgsynth.sources import embedded_records_dir
 
 
@@ -64,3 +65,22 @@ def test_no_usable_record_is_a_clear_error(tmp_path, capsys):
     code = main(["export", "--records", str(tmp_path), "--out", str(tmp_path / "o"), "--num", "1"])
     assert code == 2
     assert "bad" in capsys.readouterr().err
+
+
+def test_random_conventions_are_written_to_the_json(tmp_path):
+    code = main(["export", "--out", str(tmp_path), "--num", "2", "--dpi", "50", "--seed", "3",
+                 "--conventions", "random", "--mask-unplotted"])  # fmt: skip
+    assert code == 0
+    docs = [json.loads((tmp_path / f"ecg_{i:05d}.json").read_text()) for i in range(2)]
+    for doc in docs:
+        conv = doc["conventions"]
+        assert {"pulse", "t0", "separators", "panel_gap_mm", "labels", "rhythm"} <= set(conv)
+        assert doc["spec"]["convention"] == conv
+        assert doc["rhythm"] == [lead["name"] for lead in doc["leads"] if lead["channel"] >= 12]
+    assert docs[0]["conventions"] != docs[1]["conventions"]
+    # the truth is NaN exactly where the page shows no sample, under any convention
+    truth = wfdb.rdrecord(str(tmp_path / "ecg_00000")).p_signal
+    shown = np.zeros_like(truth, dtype=bool)
+    for lead in docs[0]["leads"]:
+        shown[lead["start_sample"] : lead["end_sample"], LEADS.index(lead["name"])] = True
+    assert np.array_equal(np.isfinite(truth), shown)
