@@ -98,12 +98,15 @@ def main() -> None:
                  for name in captions]  # fmt: skip
     signal = np.stack([source.sample(rng).signal for _ in captions])
     pages = Renderer(args.device).render(signal, source.fs, list(specs))
+    if not args.showcase:  # the 3x4 family's rhythm strips are a convention: name them
+        captions = [f"{c}, rhythm {'+'.join(m['rhythm']) or 'none'}"
+                    for c, m in zip(captions, pages["meta"])]  # fmt: skip
 
     tiles = []
     for k, caption in enumerate(captions):
         img = np.ascontiguousarray(to_bgr(pages["image"][k]))
         tile = cv2.resize(img, None, fx=0.4, fy=0.4, interpolation=cv2.INTER_AREA)
-        scale = 1.2 if len(caption) < 10 else 0.75
+        scale = 1.2 if len(caption) < 30 else 0.75
         cv2.putText(tile, caption, (20, tile.shape[0] - 20), cv2.FONT_HERSHEY_SIMPLEX, scale,
                     (200, 40, 0), 3 if scale > 1 else 2, cv2.LINE_AA)  # fmt: skip
         tiles.append(tile)
