@@ -1,5 +1,5 @@
 """Page specifications: what one page looks like (layout, paper, scale, colours, text, printing
-convention), drawn on the CPU from a ``numpy.random.Generator``. Cheap (~100 µs a page); the
+convention), drawn on the CPU from a ``numpy.random.Generator``. Cheap (< 1 ms a page); the
 renderer turns a list of these plus a signal batch into pixels on any device.
 
 Two kinds of variety: :func:`sample_style` draws paper, ink, grid and fonts (the classic draw,
