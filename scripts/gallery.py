@@ -105,8 +105,9 @@ def main() -> None:
     tiles = []
     for k, caption in enumerate(captions):
         img = np.ascontiguousarray(to_bgr(pages["image"][k]))
-        tile = cv2.resize(img, None, fx=0.4, fy=0.4, interpolation=cv2.INTER_AREA)
-        scale = 1.2 if len(caption) < 30 else 0.75
+        zoom = 0.3 if args.showcase else 0.4
+        tile = cv2.resize(img, None, fx=zoom, fy=zoom, interpolation=cv2.INTER_AREA)
+        scale = 1.2 if len(caption) < 30 else (0.6 if args.showcase else 0.75)
         cv2.putText(tile, caption, (20, tile.shape[0] - 20), cv2.FONT_HERSHEY_SIMPLEX, scale,
                     (200, 40, 0), 3 if scale > 1 else 2, cv2.LINE_AA)  # fmt: skip
         tiles.append(tile)
