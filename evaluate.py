@@ -80,6 +80,7 @@ def run(cfg: DictConfig, out: Path) -> int:
             batch_size=int(syn.batch_size),
             progress=progress,
             mask_unplotted=bool(syn.get("mask_unplotted", True)),
+            conventions=str(syn.get("conventions", "standard")),
         )
         context["source"] = f"held-out LUDB records in {E.heldout_dir()}"
         context["synthetic"] = OmegaConf.to_container(syn, resolve=True)

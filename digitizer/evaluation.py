@@ -771,6 +771,7 @@ def make_synthetic_set(
     source: Any = None,
     progress: bool = True,
     mask_unplotted: bool = True,
+    conventions: str = "standard",
 ) -> list[str]:
     """Render the fixed test set: ``num`` pages per (layout, preset) of
     ``ECGPageSet(num, source, layout, preset, dpi, seed=seed)``.
@@ -788,6 +789,8 @@ def make_synthetic_set(
             7.5 s of a 3x4 short lead), as in ``export --mask-unplotted``: a digitizer is scored
             on what the page shows. ``False`` keeps all 10 s of every lead, which caps a 3x4
             short lead at a quarter of its SNR (the Challenge's digitised-fraction factor).
+        conventions: printing conventions of the pages: ``standard`` (ecgsynth's classic page,
+            the fixed test set) or ``random`` (drawn per page, as in the training stream).
 
     Returns:
         The stems written.
@@ -802,7 +805,8 @@ def make_synthetic_set(
     bar = tqdm(total=len(jobs), desc="render test set", unit="page", disable=not progress)
     for layout in layouts:
         for preset in presets:
-            pages = ECGPageSet(num, source, layout=layout, preset=preset, dpi=dpi, seed=seed)
+            pages = ECGPageSet(num, source, layout=layout, preset=preset, dpi=dpi, seed=seed,
+                               conventions=conventions)  # fmt: skip
             for first in range(0, num, batch_size):
                 idx = list(range(first, min(num, first + batch_size)))
                 batch = pages.render_batch(idx, device)

@@ -119,6 +119,8 @@ class CropStream(ECGImageDataset):
         trace_bias: probability that a crop is centred near a trace.
         device: where pages are rendered (``cuda``: main process, ``num_workers=0``).
         seed: stream seed.
+        conventions: printing conventions per page, ``random`` (the variety of real printers)
+            or ``standard`` (ecgsynth's classic page); see :func:`ecgsynth.sample_page_spec`.
     """
 
     def __init__(
@@ -135,10 +137,12 @@ class CropStream(ECGImageDataset):
         trace_bias: float = 0.8,
         device: str | torch.device = "cpu",
         seed: int = 0,
+        conventions: str = "random",
     ) -> None:
         super().__init__(
-            source, layout, "clean", float(dpi[0]), paper, pages_per_batch, device, seed
-        )
+            source, layout, "clean", float(dpi[0]), paper, pages_per_batch, device, seed,
+            conventions=conventions,
+        )  # fmt: skip
         self.dpi_range = (int(dpi[0]), int(dpi[-1]))
         if not 50 <= self.dpi_range[0] <= self.dpi_range[1] <= 600:
             raise ValueError(f"dpi range must lie in [50, 600], got {tuple(dpi)}")
@@ -163,7 +167,8 @@ class CropStream(ECGImageDataset):
     @lru_cache(maxsize=64)  # noqa: B019 - a few (dpi, preset) pairs; the stream lives for the run
     def _options(self, dpi: int, preset: str) -> PageOptions:
         config = self.custom_presets.get(preset, preset)
-        return PageOptions(self.options.layout, self.options.paper, float(dpi), config)
+        o = self.options
+        return PageOptions(o.layout, o.paper, float(dpi), config, o.conventions)
 
     def draw(self, key: Sequence[int]) -> tuple[int, str, int, np.random.Generator]:
         """``(dpi, preset, crop_size, rng)`` of the batch whose first page is keyed ``key``."""
@@ -256,9 +261,9 @@ class PageDataModule(pl.LightningDataModule):
 
     ``synth`` describes the pages (``source``: a :class:`~ecgsynth.sources.SignalSource` or
     ``None`` for the embedded default, ``layout``, ``paper``, ``dpi`` range, ``presets`` weights,
-    ``custom_presets``); the other arguments describe batches and loaders. ``render_device``:
-    ``cpu`` (DataLoader workers), ``cuda``, or ``auto`` = the trainer's device (on a GPU, pages
-    are rendered there in the main process and workers are not used).
+    ``custom_presets``, ``conventions``); the other arguments describe batches and loaders.
+    ``render_device``: ``cpu`` (DataLoader workers), ``cuda``, or ``auto`` = the trainer's device
+    (on a GPU, pages are rendered there in the main process and workers are not used).
 
     ``val`` keys: ``num`` (pages per preset), ``presets``, ``layout``, ``dpi``, ``seed``,
     ``batch_size``.
@@ -318,6 +323,7 @@ class PageDataModule(pl.LightningDataModule):
             dpi=self.synth.get("dpi", (100, 300)),
             presets=self.synth.get("presets"),
             custom_presets=self.synth.get("custom_presets"),
+            conventions=self.synth.get("conventions", "random"),
             pages_per_batch=self.pages_per_batch,
             crops_per_page=self.crops_per_page,
             crop_size=self.crop_size,

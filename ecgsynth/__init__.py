@@ -5,7 +5,7 @@ pages) or :class:`Renderer` (signals + page specs -> batch dict). Needs neither 
 """
 
 from .dataset import ECGImageDataset, ECGPageSet, PageOptions, PageSynth, collate_pages
-from .layout import LAYOUTS, LEADS, NUM_CHANNELS
+from .layout import LAYOUTS, LEADS, NUM_CHANNELS, PrintConvention
 from .render import Renderer, lead_masks
 from .sources import (
     ArraySource,
@@ -18,7 +18,7 @@ from .sources import (
     WfdbSource,
     default_source,
 )
-from .spec import PageSpec, PageStyle, sample_page_spec
+from .spec import PageSpec, PageStyle, sample_convention, sample_page_spec
 from .views import to_tv_tensors
 
 __all__ = [
@@ -35,6 +35,7 @@ __all__ = [
     "PageSpec",
     "PageStyle",
     "PageSynth",
+    "PrintConvention",
     "RecordError",
     "Renderer",
     "SignalSource",
@@ -43,6 +44,7 @@ __all__ = [
     "collate_pages",
     "default_source",
     "lead_masks",
+    "sample_convention",
     "sample_page_spec",
     "to_tv_tensors",
 ]

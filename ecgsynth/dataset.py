@@ -10,6 +10,12 @@
   depends only on ``(seed, i)``, so it is identical every epoch and under any worker/rank layout
   (and identical to page ``i`` of ``python -m ecgsynth export`` with the same options).
 
+Printing conventions (:class:`~ecgsynth.layout.PrintConvention`: pulse placement, gaps, marks,
+labels, rhythm strips, margins, grids, trace widths) are drawn per page with
+``conventions="random"``, the default of the training stream :class:`ECGImageDataset`;
+:class:`ECGPageSet` defaults to ``"standard"`` (the classic page), so fixed validation and test
+sets stay what they were.
+
 Seeding: page ``p`` of a rank's stream is drawn from ``SeedSequence([seed, epoch, rank, p])``.
 DataLoader worker ``w`` of ``W`` renders items ``w, w + W, ...`` (an item is a batch, or a page in
 per-sample mode), so workers never repeat a page and the stream is the same for any worker
@@ -33,18 +39,20 @@ from torch.utils.data import Dataset, IterableDataset, get_worker_info
 from .distort import Pipeline, build_pipeline
 from .render import Renderer
 from .sources import SignalSource, default_source
-from .spec import PageSpec, sample_page_spec
+from .spec import CONVENTIONS, PageSpec, sample_page_spec
 
 
 @dataclass(frozen=True)
 class PageOptions:
-    """How pages are drawn: layout (or ``random``), paper, dpi and distortion preset (a name in
-    :data:`ecgsynth.distort.PRESETS` or a pipeline config dict, see :func:`build_pipeline`)."""
+    """How pages are drawn: layout (or ``random``), paper, dpi, distortion preset (a name in
+    :data:`ecgsynth.distort.PRESETS` or a pipeline config dict, see :func:`build_pipeline`) and
+    printing conventions (``random`` or ``standard``, see :func:`sample_page_spec`)."""
 
     layout: str = "random"
     paper: str = "letter"
     dpi: float = 200.0
     preset: str | dict = "clean"
+    conventions: str = "random"
 
     @cached_property
     def pipeline(self) -> Pipeline:
@@ -53,11 +61,15 @@ class PageOptions:
 
     def __post_init__(self) -> None:
         self.pipeline  # noqa: B018 - fail early on a bad preset
+        if self.conventions not in CONVENTIONS:
+            raise ValueError(f"conventions must be one of {CONVENTIONS}, not {self.conventions!r}")
 
     def spec(self, spec_seed: int) -> PageSpec:
         """The page spec drawn from ``spec_seed`` (see :func:`page_seeds`)."""
         rng = np.random.default_rng(spec_seed)
-        return sample_page_spec(rng, layout=self.layout, paper=self.paper, dpi=self.dpi)
+        return sample_page_spec(
+            rng, layout=self.layout, paper=self.paper, dpi=self.dpi, conventions=self.conventions
+        )
 
 
 def page_seeds(key: Sequence[int]) -> tuple[np.random.Generator, int]:
@@ -137,6 +149,8 @@ class ECGImageDataset(IterableDataset):
         length: items (batches or pages) per epoch per rank; ``None`` = infinite.
         render: ``False`` (per-sample mode only) yields ``signal``, ``fs`` and ``page_seed`` for
             :class:`PageSynth` instead of rendered pages.
+        conventions: ``random`` draws printing conventions per page (the variety of real
+            printers); ``standard`` draws every page with the classic convention.
     """
 
     def __init__(
@@ -151,6 +165,7 @@ class ECGImageDataset(IterableDataset):
         seed: int = 0,
         length: int | None = None,
         render: bool = True,
+        conventions: str = "random",
     ) -> None:
         super().__init__()
         if batch_size is not None and batch_size < 1:
@@ -158,7 +173,7 @@ class ECGImageDataset(IterableDataset):
         if not render and batch_size is not None:
             raise ValueError("render=False is a per-sample mode: pass batch_size=None")
         self.source = source or default_source()
-        self.options = PageOptions(layout, paper, dpi, preset)
+        self.options = PageOptions(layout, paper, dpi, preset, conventions)
         self.batch_size = batch_size
         self.device = torch.device(device)
         self.seed = seed
@@ -229,7 +244,8 @@ class ECGImageDataset(IterableDataset):
 
 
 class ECGPageSet(Dataset):
-    """``num`` fixed pages for validation/test; page ``i`` depends only on ``(seed, i)``."""
+    """``num`` fixed pages for validation/test; page ``i`` depends only on ``(seed, i)``.
+    ``conventions`` defaults to ``standard`` (classic pages); ``random`` as in the stream."""
 
     def __init__(
         self,
@@ -240,11 +256,12 @@ class ECGPageSet(Dataset):
         dpi: float = 200.0,
         paper: str = "letter",
         seed: int = 0,
+        conventions: str = "standard",
     ) -> None:
         self.num = num
         self.seed = seed
         self.source = source or default_source()
-        self.options = PageOptions(layout, paper, dpi, preset)
+        self.options = PageOptions(layout, paper, dpi, preset, conventions)
         self._renderer: Renderer | None = None
 
     def __len__(self) -> int:
@@ -276,9 +293,9 @@ class PageSynth(nn.Module):
     """
 
     def __init__(self, layout: str = "random", preset: str = "clean", dpi: float = 200.0,
-                 paper: str = "letter") -> None:  # fmt: skip
+                 paper: str = "letter", conventions: str = "random") -> None:  # fmt: skip
         super().__init__()
-        self.options = PageOptions(layout, paper, dpi, preset)
+        self.options = PageOptions(layout, paper, dpi, preset, conventions)
         self._renderer: Renderer | None = None
 
     def forward(self, batch: dict) -> dict:

@@ -2,9 +2,9 @@
 
 Page ``i`` is page ``i`` of :class:`ecgsynth.dataset.ECGPageSet` with the same options. Per
 page ``NAME`` (``ecg_00000``, ...): ``NAME.png`` (RGB), ``NAME.json`` (geometry, per-lead points
-and boxes, spec, seed) and the ground truth ``NAME.hea``/``NAME.dat`` (12 standard leads, mV,
-at the source fs). Page ``i`` depends only on ``(seed, i)`` and the inputs, never on batch size
-or device order.
+and boxes, printing conventions, spec, seed) and the ground truth ``NAME.hea``/``NAME.dat`` (12
+standard leads, mV, at the source fs). Page ``i`` depends only on ``(seed, i)`` and the inputs,
+never on batch size or device order.
 """
 
 from __future__ import annotations
@@ -49,14 +49,17 @@ def export(
     batch_size: int = 8,
     paper: str = "letter",
     progress: bool = True,
+    conventions: str = "standard",
 ) -> ExportReport:
-    """Write pages ``0 .. num-1`` of ``ECGPageSet(num, ..., seed=seed)`` into ``out``."""
+    """Write pages ``0 .. num-1`` of ``ECGPageSet(num, ..., seed=seed)`` into ``out``.
+    ``conventions``: ``standard`` (classic pages) or ``random`` (printing conventions drawn per
+    page, as in the training stream)."""
     out = Path(out)
     report = ExportReport()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         source = WfdbSource(records) if records is not None else default_source()
-        pages = ECGPageSet(num, source, layout, preset, dpi, paper, seed)
+        pages = ECGPageSet(num, source, layout, preset, dpi, paper, seed, conventions)
         out.mkdir(parents=True, exist_ok=True)
         for first in tqdm(range(0, num, batch_size), desc="export", unit="batch",
                           disable=not progress):  # fmt: skip
@@ -111,6 +114,8 @@ def _write_page(stem: Path, batch: dict, k: int, seed: int, index: int, preset: 
         "paper": meta["paper"],
         "paper_speed_mm_s": meta["paper_speed_mm_s"],
         "gain_mm_mv": meta["gain_mm_mv"],
+        "rhythm": meta["rhythm"],
+        "conventions": meta["conventions"],
         "source": meta["source"],
         "mask_unplotted": mask_unplotted,
         "homography": batch["homography"][k].cpu().tolist(),
@@ -157,6 +162,7 @@ def main_export(args) -> int:
             mask_unplotted=args.mask_unplotted,
             batch_size=args.batch,
             paper=args.paper,
+            conventions=args.conventions,
         )
     except (RecordError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)

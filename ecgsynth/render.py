@@ -23,7 +23,8 @@ key                shape / type                 meaning
 ``signal_mask``    bool ``[B, 12, T]``          sample drawn somewhere on the page
 ``fs``             float32 ``[B]``              sampling rate of ``signal`` (Hz)
 ``px_per_mm``      float32 ``[B]``              image scale
-``meta``           list of ``B`` dicts          layout, sizes, panels (px), spec
+``meta``           list of ``B`` dicts          layout, sizes, panels (px), rhythm strips,
+                                                printing ``conventions``, spec
 =================  ===========================  =============================================
 
 Pixel centres sit at integer coordinates (see :mod:`ecgsynth.layout`), so the pixel holding the
@@ -34,6 +35,7 @@ leaves the page; they are still reported.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import asdict
 from functools import lru_cache
 
 import numpy as np
@@ -44,9 +46,9 @@ from .layout import (
     LEADS,
     NUM_CHANNELS,
     NUM_LEADS,
-    PULSE_DURATION_S,
     PULSE_LEAD_MM,
     PageGeometry,
+    PrintConvention,
     mm_to_px,
     page_geometry,
     page_size_px,
@@ -86,12 +88,7 @@ class Renderer:
         batch, _, num_samples = signal.shape
         ppm = px_per_mm(specs[0].dpi)
         height, width = page_size_px(specs[0].paper, specs[0].dpi)
-        geoms = [
-            _geometry(
-                s.layout, s.paper, float(fs), num_samples, s.paper_speed, s.gain, s.grid_extent
-            )
-            for s in specs
-        ]
+        geoms = [_spec_geometry(s, float(fs), num_samples) for s in specs]
 
         canvas = PolylineCanvas(
             batch,
@@ -169,12 +166,12 @@ class Renderer:
         }
 
     def _add_decorations(self, canvas, specs, geoms, ppm) -> None:
-        """Calibration pulses (1 mV x 200 ms) and column separators: ink, no mask."""
+        """Calibration pulses (1 mV high) and column separators: ink, no mask."""
         shapes, pages, widths = [], [], []
         for b, (s, g) in enumerate(zip(specs, geoms)):
             w = s.style.line_width_mm * ppm
             if s.style.pulses:
-                step = PULSE_DURATION_S * s.paper_speed
+                step = g.pulse_step_mm
                 dx = np.array([0, PULSE_LEAD_MM, PULSE_LEAD_MM, PULSE_LEAD_MM + step,
                                PULSE_LEAD_MM + step, 2 * PULSE_LEAD_MM + step])  # fmt: skip
                 dy = np.array([0, 0, -1, -1, 0, 0]) * s.gain
@@ -232,19 +229,24 @@ class Renderer:
         items = []
         for b, (s, g) in enumerate(zip(specs, geoms)):
             st = s.style
-            hx, hy = g.header_box_mm[0], g.header_box_mm[1]
-            for i, line in enumerate(s.header):
-                y = hy + st.header_cap_mm * (1.2 + 2.0 * i)
-                items.append(TextItem(b, line, mm_to_px(hx, ppm), mm_to_px(y, ppm),
-                                      st.header_cap_mm * ppm, st.face))  # fmt: skip
-            if s.footer:
+            hx = g.header_box_mm[0] if g.header_box_mm is not None else g.grid_box_mm[0] + 2.0
+            if g.header_box_mm is not None:
+                for i, line in enumerate(s.header):
+                    y = g.header_box_mm[1] + st.header_cap_mm * (1.2 + 2.0 * i)
+                    items.append(TextItem(b, line, mm_to_px(hx, ppm), mm_to_px(y, ppm),
+                                          st.header_cap_mm * ppm, st.face))  # fmt: skip
+            if s.footer and g.footer_y_mm is not None:
                 items.append(TextItem(b, s.footer, mm_to_px(hx, ppm), mm_to_px(g.footer_y_mm, ppm),
                                       st.header_cap_mm * ppm, st.face))  # fmt: skip
             if st.labels:
+                face = st.face if st.label_face is None else st.label_face
+                cap = st.label_cap_mm * ppm
                 for p in g.panels:
-                    x, y = p.label_mm
-                    items.append(TextItem(b, LEADS[p.lead], mm_to_px(x, ppm), mm_to_px(y, ppm),
-                                          st.label_cap_mm * ppm, st.face))  # fmt: skip
+                    name = LEADS[p.lead]
+                    x, y = mm_to_px(p.label_mm[0], ppm), mm_to_px(p.label_mm[1], ppm)
+                    if p.label_anchor == "middle-right":
+                        x, y = x - self.atlas.text_width(name, face, cap), y + 0.5 * cap
+                    items.append(TextItem(b, name, x, y, cap, face))
         return items
 
     def _scratch(self, name: str, dtype: torch.dtype, numel: int) -> Tensor:
@@ -273,9 +275,16 @@ def _line_profile(pos: Tensor, origin: float, period: float, line_width: float) 
     return (torch.clamp(d + half, max=0.5) - torch.clamp(d - half, min=-0.5)).clamp(0.0, 1.0)
 
 
-@lru_cache(maxsize=256)
-def _geometry(layout, paper, fs, num_samples, speed, gain, extent) -> PageGeometry:
-    return page_geometry(layout, paper, fs, num_samples, speed, gain, grid_extent=extent)
+def _spec_geometry(spec: PageSpec, fs: float, num_samples: int) -> PageGeometry:
+    return _geometry(spec.layout, spec.paper, fs, num_samples, spec.paper_speed, spec.gain,
+                     spec.grid_extent, spec.convention)  # fmt: skip
+
+
+@lru_cache(maxsize=1024)
+def _geometry(layout, paper, fs, num_samples, speed, gain, extent, convention) -> PageGeometry:
+    return page_geometry(
+        layout, paper, fs, num_samples, speed, gain, grid_extent=extent, convention=convention
+    )
 
 
 def _page_meta(spec: PageSpec, geom: PageGeometry, ppm: float, height: int, width: int) -> dict:
@@ -302,5 +311,14 @@ def _page_meta(spec: PageSpec, geom: PageGeometry, ppm: float, height: int, widt
             }
             for p in geom.panels
         ],
+        "rhythm": list(geom.rhythm),
+        "conventions": _convention_dict(spec.convention),
         "spec": spec.to_dict(),
     }
+
+
+def _convention_dict(convention: PrintConvention) -> dict:
+    """JSON-ready printing convention (``rhythm`` as a list, ``None`` = the layout's own)."""
+    out = asdict(convention)
+    out["rhythm"] = None if convention.rhythm is None else list(convention.rhythm)
+    return out

@@ -9,6 +9,7 @@ import numpy as np
 import wfdb
 
 from ecgsynth.__main__ import main
+from ecgsynth.layout import LEADS
 from ecgsynth.sources import embedded_records_dir
 
 
@@ -91,3 +92,22 @@ def test_records_without_a_drawable_lead_are_named_and_never_drawn(tmp_path, cap
     doc = json.loads((tmp_path / "out" / "ecg_00000.json").read_text())
     assert doc["source"]["record"] == "E07504"
     assert np.isfinite(wfdb.rdrecord(str(tmp_path / "out" / "ecg_00000")).p_signal).any()
+
+
+def test_random_conventions_are_written_to_the_json(tmp_path):
+    code = main(["export", "--out", str(tmp_path), "--num", "2", "--dpi", "50", "--seed", "3",
+                 "--conventions", "random", "--mask-unplotted"])  # fmt: skip
+    assert code == 0
+    docs = [json.loads((tmp_path / f"ecg_{i:05d}.json").read_text()) for i in range(2)]
+    for doc in docs:
+        conv = doc["conventions"]
+        assert {"pulse", "t0", "separators", "panel_gap_mm", "labels", "rhythm"} <= set(conv)
+        assert doc["spec"]["convention"] == conv
+        assert doc["rhythm"] == [lead["name"] for lead in doc["leads"] if lead["channel"] >= 12]
+    assert docs[0]["conventions"] != docs[1]["conventions"]
+    # the truth is NaN exactly where the page shows no sample, under any convention
+    truth = wfdb.rdrecord(str(tmp_path / "ecg_00000")).p_signal
+    shown = np.zeros_like(truth, dtype=bool)
+    for lead in docs[0]["leads"]:
+        shown[lead["start_sample"] : lead["end_sample"], LEADS.index(lead["name"])] = True
+    assert np.array_equal(np.isfinite(truth), shown)

@@ -409,6 +409,23 @@ def test_synth_configs_compose(synth, tmp_path):
     assert len(src) > 0 and src.fs == 500
 
 
+@pytest.mark.parametrize("conventions", ["random", "standard", None])
+def test_synth_conventions_reach_the_training_stream(conventions, tmp_path, source):
+    """``synth.conventions`` (default ``random``) decides how the stream's pages are printed;
+    validation pages stay on the classic convention."""
+    overrides = [] if conventions is None else [f"synth.conventions={conventions}"]
+    cfg = _compose(overrides, tmp_path)
+    synth = OmegaConf.to_container(cfg.synth, resolve=True)
+    synth["source"] = source
+    data = instantiate(cfg.data, synth=synth, _convert_="all", _recursive_=False)
+    stream = data.make_train_stream()
+    expected = conventions or "random"
+    assert stream.options.conventions == expected
+    assert stream._options(60, "clean").conventions == expected
+    specs = [stream._options(60, "clean").spec(seed) for seed in range(6)]
+    assert (len({s.convention for s in specs}) > 1) == (expected == "random")
+
+
 @pytest.mark.parametrize("trainer", _options("trainer"))
 @pytest.mark.parametrize("debug", [None, *_options("debug")])
 def test_trainer_and_debug_configs_compose(trainer, debug, tmp_path, train_module):
