@@ -15,6 +15,10 @@ layout          1 a standard layout, 0.6 a near one (missing rows), 0.5 the clos
                 layout to rows that match none
 amplitude       1 a plausible ECG lead, 0.3 flat (< 0.02 mV peak to peak: a line, not a
                 trace) or beyond 12 mV
+physics         limb leads: 1 when ``II = I + III`` (or ``aVR + aVL + aVF = 0``) holds over
+                the time the page shows all three, down to 0.3 when it does not; the
+                chest leads get the mean of the limb factors (a page misread in its limb
+                leads is misread elsewhere too)
 ==============  =========================================================================
 
 Leads under :data:`CONFIDENCE_THRESHOLD` are written as NaN unless asked otherwise: a lead
@@ -49,12 +53,14 @@ class LeadReport:
     timing: str | None = None
     layout: str | None = None
     amplitude: str | None = None
+    physics: float = 1.0
     written: bool = False  # False: left NaN (not found, or under the threshold)
 
     def to_dict(self) -> dict:
         d = asdict(self)
         d["confidence"] = round(float(self.confidence), 3)
         d["coverage"] = round(float(self.coverage), 3)
+        d["physics"] = round(float(self.physics), 3)
         return d
 
 
@@ -69,6 +75,32 @@ def amplitude_check(values: np.ndarray) -> str:
     return "huge" if p2p > HUGE_MV else "ok"
 
 
+def einthoven_agreement(signal: np.ndarray, leads: tuple[str, ...]) -> dict[str, float]:
+    """A factor in [0.3, 1] per limb lead from the physics every 12-lead record obeys:
+    ``II = I + III`` and ``aVR + aVL + aVF = 0`` at every instant. Where a page shows the
+    three leads of a relation over the same time (a 3x4 column, a 6x2 column, a 12x1 page),
+    a residual near zero says all three were read right; a large one says at least one was
+    not (another row's trace, a grid line, the wrong layout). Each lead's median is removed
+    first: the DC level is what a page without pulses cannot show. ``signal`` ``[12, T]`` mV.
+    """
+    out: dict[str, float] = {}
+    idx = {name: i for i, name in enumerate(leads)}
+    for trio, signs in ((("I", "II", "III"), (1.0, -1.0, 1.0)), (("aVR", "aVL", "aVF"),
+                                                                 (1.0, 1.0, 1.0))):  # fmt: skip
+        rows = signal[[idx[n] for n in trio]].astype(np.float64)
+        ok = np.isfinite(rows).all(axis=0)
+        if ok.sum() < 100:
+            continue
+        x = rows[:, ok] - np.median(rows[:, ok], axis=1, keepdims=True)
+        residual = np.sqrt(np.mean((np.asarray(signs)[:, None] * x).sum(axis=0) ** 2))
+        scale = float(np.mean(np.sqrt(np.mean(x**2, axis=1))))
+        rel = residual / max(scale, 1e-3)
+        factor = float(np.clip(1.0 - 0.7 * (rel - 0.35) / 0.65, 0.3, 1.0))
+        for name in trio:
+            out[name] = factor
+    return out
+
+
 def lead_confidence(report: LeadReport) -> float:
     """The product of the factors in the module docstring."""
     if report.row is None:
@@ -78,4 +110,5 @@ def lead_confidence(report: LeadReport) -> float:
     c *= TIMING.get(report.timing or "", 0.75)
     c *= LAYOUT.get(report.layout or "", 0.5)
     c *= 1.0 if report.amplitude == "ok" else 0.3
+    c *= report.physics
     return float(np.clip(c, 0.0, 1.0))

@@ -287,6 +287,8 @@ def detect_layout(prob: np.ndarray, ppm: float) -> PageLayout:
         return PageLayout("none", [], [], notes + ["no ECG trace found"])
     notes += _agree_on_extent(rows, ppm)
     name, leads, more, kind = match_layout(rows)
+    if len(baselines) > len(rows) + 2 or any("kept the 12 strongest" in n for n in notes):
+        kind = "closest"  # rows were picked from many candidates: clutter read as rows
     return PageLayout(name, rows, leads, notes + more, kind)
 
 

@@ -24,7 +24,13 @@ import torch
 from ecgsynth.layout import LEADS
 
 from .calibration import find_pulses_in_ink, isoelectric_level, refine_pulses, row_time_axis
-from .confidence import CONFIDENCE_THRESHOLD, LeadReport, amplitude_check, lead_confidence
+from .confidence import (
+    CONFIDENCE_THRESHOLD,
+    LeadReport,
+    amplitude_check,
+    einthoven_agreement,
+    lead_confidence,
+)
 from .grid import GridEstimate, detect_grid
 from .io import read_image
 from .layout import PageLayout, Row, detect_layout
@@ -308,6 +314,13 @@ class Digitizer:
                 out[i, fill] = values[fill]
                 if j == 0:
                     reports[i] = report  # the longest panel speaks for the lead
+        physics = einthoven_agreement(out, LEADS)
+        if physics:
+            chest = float(np.mean(list(physics.values())))
+            for r in reports:
+                if r.row is not None:
+                    r.physics = physics.get(r.name, chest if r.name.startswith("V") else 1.0)
+                    r.confidence = lead_confidence(r)
         return out, reports
 
     # -- presentation -------------------------------------------------------------------------
