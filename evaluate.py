@@ -4,7 +4,7 @@
 
     python evaluate.py predictions=DIR truth=DIR    # WFDB folders, paired by file stem
     python evaluate.py images=DIR truth=DIR         # digitize every image first, then score
-    python evaluate.py                              # fixed synthetic test set, shipped digitizer
+    python evaluate.py                              # fixed synthetic test set, default digitizer
 
 Writes ``per_lead.csv``, ``per_record.csv``, ``intervals_per_beat.csv``, ``summary.json`` and
 ``report.html`` (+ ``fig_*.png``) into the run folder (``out=DIR``, default
