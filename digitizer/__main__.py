@@ -1,10 +1,12 @@
-"""``python -m digitizer IMAGE [IMAGE ...] --out DIR [--fs 500] [--num-samples 5000]
+"""``python -m digitizer IMAGE_OR_PDF [...] --out DIR [--fs 500] [--num-samples 5000]
 [--checkpoint PATH] [--overlay]``
 
-Writes ``DIR/STEM.hea`` + ``STEM.dat`` per image (12 leads ``I II III aVR aVL aVF V1..V6``, mV,
-NaN where the page shows nothing) and, with ``--overlay``, ``DIR/STEM_overlay.png``. A file that
-cannot be read gets an ``error: <file>: <problem>`` line and the others are still processed;
-the exit code is 1 if any image failed, 0 otherwise.
+Writes ``DIR/STEM.hea`` + ``STEM.dat`` per image or one-page PDF (``STEM_p1..pN`` for an
+N-page PDF; vector pages are read from their drawing paths, see :mod:`digitizer.pdf`): 12 leads
+``I II III aVR aVL aVF V1..V6``, mV, NaN where the page shows nothing; and, with ``--overlay``,
+``DIR/STEM_overlay.png``. A file (or PDF page) that cannot be read gets an
+``error: <file>: <problem>`` line and the others are still processed; the exit code is 1 if
+any input failed, 0 otherwise.
 """
 
 from __future__ import annotations
@@ -16,7 +18,8 @@ from pathlib import Path
 import cv2
 from tqdm import tqdm
 
-from .io import ImageError, read_image, write_record
+from .io import write_record
+from .pdf import digitize_input
 from .pipeline import Digitizer
 
 
@@ -24,7 +27,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m digitizer", description="ECG image -> 12-lead WFDB record"
     )
-    p.add_argument("images", nargs="+", type=Path, help="PNG/JPEG (any Pillow format) pages")
+    p.add_argument(
+        "images",
+        nargs="+",
+        type=Path,
+        help="PNG/JPEG (any Pillow format) pages or PDFs (an N-page PDF gives STEM_p1..pN)",
+    )
     p.add_argument("--out", required=True, type=Path, help="output folder")
     p.add_argument("--fs", type=float, default=500.0, help="output sampling rate (Hz)")
     p.add_argument("--num-samples", type=int, default=5000, help="output length (samples)")
@@ -50,8 +58,10 @@ def main(argv: list[str] | None = None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     failed = 0
     stems: set[str] = set()
-    for path in tqdm(args.images, desc="digitizing", unit="page", disable=len(args.images) < 2):
-        stem = path.stem
+    # every input becomes pages (an image: one; a PDF: STEM or STEM_p1..pN), read one by one
+    inputs = tqdm(args.images, desc="digitizing", unit="file", disable=len(args.images) < 2)
+    for page in (page for path in inputs for page in digitize_input(dig, path)):
+        stem, path = page.stem, page.label
         if stem in stems:
             print(
                 f"error: {path}: another input already wrote {stem}.hea; skipped", file=sys.stderr
@@ -59,17 +69,11 @@ def main(argv: list[str] | None = None) -> int:
             failed += 1
             continue
         stems.add(stem)
-        try:
-            image = read_image(path)
-            rec = dig.digitize(image)
-        except ImageError as err:
-            print(f"error: {err}", file=sys.stderr)
+        if page.error is not None:
+            print(f"error: {page.error}", file=sys.stderr)
             failed += 1
             continue
-        except Exception as err:  # noqa: BLE001 - one bad page must not stop the batch
-            print(f"error: {path}: digitizer failed ({type(err).__name__}: {err})", file=sys.stderr)
-            failed += 1
-            continue
+        image, rec = page.image, page.record
         write_record(args.out / stem, rec.signal, rec.fs)
         for w in rec.warnings:
             print(f"warning: {path}: {w}", file=sys.stderr)

@@ -59,6 +59,7 @@ class Digitized:
     grid: GridEstimate
     warnings: list[str] = field(default_factory=list)
     rows: list[tuple[np.ndarray, np.ndarray]] = field(default_factory=list)
+    source: str = "raster"  # "raster" | "vector": how the page was read
 
     @property
     def missing_leads(self) -> list[str]:

@@ -1,0 +1,498 @@
+"""PDF in: a PDF file -> pages, each an RGB image (raster pages) or drawing paths (vector pages).
+
+Hospital archives export ECGs as PDFs: scans (a raster image per page) or vector files written
+by the cart software (every trace a drawing path). This module opens a PDF safely with pypdfium2
+(Apache-2.0/BSD) and gives, per page,
+
+- its **content** (:class:`PageContent`): every stroked drawing path as polylines in page
+  millimetres (``x`` right, ``y`` down from the top-left corner of the displayed page; curves
+  flattened), the text objects with their boxes, and the embedded images' pixel sizes;
+- its **raster**: ``uint8 [H, W, 3]`` RGB rendered at the embedded image's own resolution (the
+  largest image on the page), else :data:`RASTER_DPI`, so ``px/mm = dpi / 25.4`` exactly.
+
+:func:`digitize_input` turns any input file (image or PDF) into digitized pages: a vector page
+whose paths look like an ECG is read from the paths (:func:`digitizer.vector.read_vector`, exact
+to the PDF's coordinates), any other page goes through the image pipeline.
+
+Limits (a PDF bomb must not exhaust memory; each is checked before the costly step): the file is
+at most :data:`MAX_PDF_BYTES`, has at most :data:`MAX_PAGES` pages, each page at most
+:data:`MAX_PAGE_MM` on a side, :data:`MAX_PAGE_OBJECTS` objects and :data:`MAX_PATH_POINTS` path
+points; no embedded image and no rendering exceeds :data:`digitizer.io.MAX_PIXELS`. Encrypted
+files that need a password, corrupt, truncated (no ``%%EOF`` marker near the end) and page-less
+files are refused. Every refusal is an :class:`~digitizer.io.ImageError` naming the file (and the
+page) and the reason.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import math
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pypdfium2 as pdfium
+import pypdfium2.raw as pdfium_c
+
+from .io import MAX_PIXELS, ImageError, read_image
+
+PDF_SUFFIXES: tuple[str, ...] = (".pdf",)
+MAX_PDF_BYTES = 256 * 2**20  # 256 MiB: far above any ECG export
+MAX_PAGES = 100  # a multi-page ECG export has a handful
+MAX_PAGE_MM = 1200.0  # longest side; A0 is 841 x 1189 mm
+MAX_PAGE_OBJECTS = 200_000  # a dense vector ECG page has a few thousand
+MAX_PATH_POINTS = 2_000_000  # 12 leads x 10 s x 1 kHz is 120k points
+RASTER_DPI = 300.0  # raster resolution when the page has no embedded image
+MIN_RASTER_DPI, MAX_RASTER_DPI = 72.0, 600.0  # the embedded image's dpi is clamped to this
+PREVIEW_DPI = 100.0  # vector pages are rendered at this resolution for overlays only
+EOF_WINDOW = 4096  # the %%EOF marker must lie in the last this many bytes
+PT_PER_MM = 72.0 / 25.4
+BEZIER_STEPS = 8  # a cubic Bezier curve is flattened into this many chords
+
+
+@dataclass
+class Polyline:
+    """One stroked subpath.
+
+    Attributes:
+        points: ``float64 [N, 2]`` ``(x, y)`` in page mm (``y`` down from the top edge).
+        width: stroke width (mm, after the object's transform).
+        colour: stroke colour ``(r, g, b)`` in 0..255.
+        closed: the subpath was closed (``h`` operator) or returns to its first point.
+        order: drawing order of its path object on the page.
+    """
+
+    points: np.ndarray
+    width: float
+    colour: tuple[int, int, int]
+    closed: bool
+    order: int
+
+
+@dataclass
+class TextItem:
+    """A text object: its string and box ``(x0, y0, x1, y1)`` in page mm (``y`` down)."""
+
+    text: str
+    box: tuple[float, float, float, float]
+
+
+@dataclass
+class PageContent:
+    """What a PDF page is made of, in page millimetres.
+
+    Attributes:
+        size_mm: ``(width, height)`` of the displayed page (rotation applied).
+        polylines: every stroked subpath, in drawing order.
+        texts: the text objects.
+        images: ``(px_w, px_h, (x0, y0, x1, y1) mm)`` of each embedded image.
+    """
+
+    size_mm: tuple[float, float]
+    polylines: list[Polyline] = field(default_factory=list)
+    texts: list[TextItem] = field(default_factory=list)
+    images: list[tuple[int, int, tuple[float, float, float, float]]] = field(default_factory=list)
+
+
+# --------------------------------------------------------------------------------------------
+# opening and checking
+# --------------------------------------------------------------------------------------------
+
+
+def is_pdf(path: str | os.PathLike) -> bool:
+    """``True`` for a ``.pdf`` name (any case)."""
+    return Path(path).suffix.lower() in PDF_SUFFIXES
+
+
+def open_pdf(
+    path: str | os.PathLike, max_pages: int = MAX_PAGES, max_bytes: int = MAX_PDF_BYTES
+) -> pdfium.PdfDocument:
+    """Open a PDF for reading; the caller closes it.
+
+    Raises:
+        ImageError: missing, empty, too large, not a PDF, truncated, corrupt, encrypted (needs
+            a password), no pages, or more than ``max_pages`` pages.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ImageError(path, "no such file")
+    size = path.stat().st_size
+    if size == 0:
+        raise ImageError(path, "empty file")
+    if size > max_bytes:
+        raise ImageError(path, f"{size:,} bytes exceeds the PDF size limit of {max_bytes:,}")
+    with path.open("rb") as f:
+        head = f.read(1024)
+        f.seek(max(0, size - EOF_WINDOW))
+        tail = f.read()
+    if b"%PDF-" not in head:
+        raise ImageError(path, "not a PDF (no %PDF- header)")
+    if b"%%EOF" not in tail:
+        raise ImageError(path, "truncated PDF (no %%EOF end marker)")
+    try:
+        doc = pdfium.PdfDocument(str(path))
+    except pdfium.PdfiumError as err:
+        code = getattr(err, "err_code", None)
+        if code == pdfium_c.FPDF_ERR_PASSWORD:
+            raise ImageError(path, "encrypted PDF (needs a password)") from None
+        if code == pdfium_c.FPDF_ERR_SECURITY:
+            raise ImageError(path, "encrypted PDF (unsupported security handler)") from None
+        raise ImageError(path, f"corrupt PDF ({err})") from None
+    n = len(doc)
+    if n == 0:
+        doc.close()
+        raise ImageError(path, "PDF has no pages")
+    if n > max_pages:
+        doc.close()
+        raise ImageError(path, f"{n} pages exceeds the limit of {max_pages}")
+    return doc
+
+
+def page_size_mm(doc: pdfium.PdfDocument, index: int) -> tuple[float, float]:
+    """``(width, height)`` of page ``index`` in mm, read without loading the page."""
+    size = pdfium_c.FS_SIZEF()
+    if not pdfium_c.FPDF_GetPageSizeByIndexF(doc.raw, index, size):
+        return float("nan"), float("nan")
+    return size.width / PT_PER_MM, size.height / PT_PER_MM
+
+
+def pdf_page_count(path: str | os.PathLike) -> int:
+    """Number of pages of a PDF (raises :class:`ImageError` as :func:`open_pdf`)."""
+    doc = open_pdf(path)
+    try:
+        return len(doc)
+    finally:
+        doc.close()
+
+
+def page_stems(stem: str, count: int) -> list[str]:
+    """Output stems of a ``count``-page input: ``[stem]`` or ``[stem_p1, ..., stem_pN]``."""
+    return [stem] if count == 1 else [f"{stem}_p{k}" for k in range(1, count + 1)]
+
+
+# --------------------------------------------------------------------------------------------
+# page content
+# --------------------------------------------------------------------------------------------
+
+
+def _display_map(page: pdfium.PdfPage) -> tuple[np.ndarray, tuple[float, float]]:
+    """Affine ``[2, 3]`` from PDF page space (pt, ``y`` up) to displayed page mm (``y`` down),
+    with the page's crop box and ``/Rotate`` applied; and the displayed size in mm."""
+    left, bottom, right, top = page.get_cropbox()
+    rot = page.get_rotation() % 360
+    s = 1.0 / PT_PER_MM
+    maps = {
+        0: [[1, 0, -left], [0, -1, top]],
+        90: [[0, 1, -bottom], [1, 0, -left]],
+        180: [[-1, 0, right], [0, 1, -bottom]],
+        270: [[0, -1, top], [-1, 0, right]],
+    }
+    m = np.array(maps.get(rot, maps[0]), dtype=np.float64) * s
+    w, h = (right - left) * s, (top - bottom) * s
+    return m, ((h, w) if rot in (90, 270) else (w, h))
+
+
+def _matrix(obj_raw) -> np.ndarray:
+    """The object's matrix as a ``[3, 3]`` affine acting on column vectors ``(x, y, 1)``."""
+    m = pdfium_c.FS_MATRIX()
+    if not pdfium_c.FPDFPageObj_GetMatrix(obj_raw, m):
+        return np.eye(3)
+    return np.array([[m.a, m.c, m.e], [m.b, m.d, m.f], [0.0, 0.0, 1.0]])
+
+
+def _path_subpaths(obj_raw) -> list[tuple[np.ndarray, bool]]:
+    """Subpaths of a path object in its own space: ``([N, 2] points, closed)``; cubic curves
+    flattened into :data:`BEZIER_STEPS` chords."""
+    n = pdfium_c.FPDFPath_CountSegments(obj_raw)
+    x, y = ctypes.c_float(), ctypes.c_float()
+    out: list[tuple[np.ndarray, bool]] = []
+    cur: list[tuple[float, float]] = []
+    closed = False
+    bez: list[tuple[float, float]] = []
+    for i in range(max(n, 0)):
+        seg = pdfium_c.FPDFPath_GetPathSegment(obj_raw, i)
+        if not seg or not pdfium_c.FPDFPathSegment_GetPoint(seg, x, y):
+            continue
+        kind = pdfium_c.FPDFPathSegment_GetType(seg)
+        p = (float(x.value), float(y.value))
+        if kind == pdfium_c.FPDF_SEGMENT_MOVETO:
+            if len(cur) > 1:
+                out.append((np.asarray(cur), closed))
+            cur, closed, bez = [p], False, []
+        elif kind == pdfium_c.FPDF_SEGMENT_BEZIERTO:
+            bez.append(p)
+            if len(bez) == 3 and cur:
+                p0, (c1, c2, p3) = np.asarray(cur[-1]), np.asarray(bez)
+                t = np.linspace(0, 1, BEZIER_STEPS + 1)[1:, None]
+                pts = (
+                    (1 - t) ** 3 * p0
+                    + 3 * (1 - t) ** 2 * t * c1
+                    + 3 * (1 - t) * t**2 * c2
+                    + t**3 * p3
+                )
+                cur.extend(map(tuple, pts))
+                bez = []
+        else:
+            cur.append(p)
+        if pdfium_c.FPDFPathSegment_GetClose(seg):
+            closed = True
+            if cur and cur[-1] != cur[0]:
+                cur.append(cur[0])
+    if len(cur) > 1:
+        out.append((np.asarray(cur), closed))
+    return out
+
+
+def page_content(page: pdfium.PdfPage, label: str = "page") -> PageContent:
+    """Stroked paths, texts and images of ``page`` in displayed page mm (see :class:`PageContent`).
+
+    Form XObjects are entered (their matrices composed). Filled-only paths (glyph outlines,
+    backgrounds) are left out: ECG traces, pulses and grid lines are stroked.
+
+    Raises:
+        ImageError: more than :data:`MAX_PAGE_OBJECTS` objects or :data:`MAX_PATH_POINTS` points.
+    """
+    disp, size = _display_map(page)
+    content = PageContent(size)
+    textpage = page.get_textpage()
+    state = {"objects": 0, "points": 0}
+
+    def visit(count, get, parent, mat: np.ndarray, depth: int) -> None:
+        n = count(parent)
+        state["objects"] += max(n, 0)
+        if state["objects"] > MAX_PAGE_OBJECTS:
+            raise ImageError(label, f"more than {MAX_PAGE_OBJECTS:,} page objects")
+        for i in range(max(n, 0)):
+            obj = get(parent, i)
+            if not obj:
+                continue
+            kind = pdfium_c.FPDFPageObj_GetType(obj)
+            m = mat @ _matrix(obj)
+            if kind == pdfium_c.FPDF_PAGEOBJ_FORM and depth < 8:
+                visit(
+                    pdfium_c.FPDFFormObj_CountObjects,
+                    pdfium_c.FPDFFormObj_GetObject,
+                    obj,
+                    m,
+                    depth + 1,
+                )
+            elif kind == pdfium_c.FPDF_PAGEOBJ_PATH:
+                _add_path(content, obj, disp @ m, len(content.polylines), state, label)
+            elif kind == pdfium_c.FPDF_PAGEOBJ_TEXT:
+                box = _bounds_mm(obj, disp @ mat)
+                text = _text_of(obj, textpage)
+                if text.strip() and box is not None:
+                    content.texts.append(TextItem(text.strip(), box))
+            elif kind == pdfium_c.FPDF_PAGEOBJ_IMAGE:
+                w, h = ctypes.c_uint(), ctypes.c_uint()
+                box = _bounds_mm(obj, disp @ mat)
+                if pdfium_c.FPDFImageObj_GetImagePixelSize(obj, w, h) and box is not None:
+                    content.images.append((int(w.value), int(h.value), box))
+
+    try:
+        visit(pdfium_c.FPDFPage_CountObjects, pdfium_c.FPDFPage_GetObject, page.raw, np.eye(3), 0)
+    finally:
+        textpage.close()
+    return content
+
+
+def _add_path(
+    content: PageContent, obj, m: np.ndarray, order: int, state: dict, label: str
+) -> None:
+    fill, stroke = ctypes.c_int(), ctypes.c_int()
+    if not pdfium_c.FPDFPath_GetDrawMode(obj, fill, stroke) or not stroke.value:
+        return
+    r, g, b, a = (ctypes.c_uint() for _ in range(4))
+    pdfium_c.FPDFPageObj_GetStrokeColor(obj, r, g, b, a)
+    w = ctypes.c_float()
+    pdfium_c.FPDFPageObj_GetStrokeWidth(obj, w)
+    width = float(w.value) * math.sqrt(abs(np.linalg.det(m[:2, :2])))  # m already in mm
+    for pts, closed in _path_subpaths(obj):
+        state["points"] += len(pts)
+        if state["points"] > MAX_PATH_POINTS:
+            raise ImageError(label, f"more than {MAX_PATH_POINTS:,} path points")
+        mm = pts @ m[:2, :2].T + m[:2, 2]
+        closed = closed or bool(np.allclose(mm[0], mm[-1]) and len(mm) > 2)
+        colour = (int(r.value), int(g.value), int(b.value))
+        content.polylines.append(Polyline(mm, width, colour, closed, order))
+
+
+def _bounds_mm(obj, m: np.ndarray) -> tuple[float, float, float, float] | None:
+    """Bounding box of an object (in its container's space, mapped by ``m``) in page mm."""
+    lo, bo, ro, to = (ctypes.c_float() for _ in range(4))
+    if not pdfium_c.FPDFPageObj_GetBounds(obj, lo, bo, ro, to):
+        return None
+    corners = np.array([[lo.value, bo.value], [ro.value, to.value]], dtype=np.float64)
+    c = corners @ m[:2, :2].T + m[:2, 2]
+    return (float(c[:, 0].min()), float(c[:, 1].min()), float(c[:, 0].max()), float(c[:, 1].max()))
+
+
+def _text_of(obj, textpage) -> str:
+    n = pdfium_c.FPDFTextObj_GetText(obj, textpage.raw, None, 0)
+    if n <= 2:
+        return ""
+    buf = (ctypes.c_ushort * (n // 2))()
+    pdfium_c.FPDFTextObj_GetText(obj, textpage.raw, buf, n)
+    return bytes(memoryview(buf)).decode("utf-16-le", errors="replace").rstrip("\x00")
+
+
+# --------------------------------------------------------------------------------------------
+# rendering
+# --------------------------------------------------------------------------------------------
+
+
+def raster_dpi(content: PageContent) -> float:
+    """The page's raster resolution: the largest embedded image's own dpi (its pixels over its
+    size on the page, the finer axis; clamped to 72..600), else :data:`RASTER_DPI`."""
+    best, area = RASTER_DPI, 0.0
+    for w, h, (x0, y0, x1, y1) in content.images:
+        a = (x1 - x0) * (y1 - y0)
+        if a > area and x1 - x0 > 1 and y1 - y0 > 1:
+            area = a
+            best = max(w / (x1 - x0), h / (y1 - y0)) * 25.4
+    return float(min(max(best, MIN_RASTER_DPI), MAX_RASTER_DPI))
+
+
+def render_page(
+    page: pdfium.PdfPage, dpi: float, label: str = "page", max_pixels: int = MAX_PIXELS
+) -> np.ndarray:
+    """Render ``page`` at ``dpi`` on white: RGB ``uint8 [H, W, 3]`` (``px/mm = dpi / 25.4``).
+
+    Raises:
+        ImageError: the rendering would exceed ``max_pixels`` (checked before rendering).
+    """
+    w_pt, h_pt = page.get_size()
+    scale = dpi / 72.0
+    w, h = math.ceil(w_pt * scale), math.ceil(h_pt * scale)
+    if w * h > max_pixels:
+        raise ImageError(
+            label,
+            f"renders to {w}x{h} = {w * h:,} pixels at {dpi:g} dpi, over the "
+            f"limit of {max_pixels:,}",
+        )
+    bitmap = page.render(scale=scale, rev_byteorder=True, fill_color=(255, 255, 255, 255))
+    try:
+        rgb = np.array(bitmap.to_numpy()[..., :3], copy=True)
+    finally:
+        bitmap.close()
+    return rgb
+
+
+# --------------------------------------------------------------------------------------------
+# inputs -> digitized pages
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class InputPage:
+    """One page of an input file, digitized (or refused).
+
+    Attributes:
+        stem: output stem (``STEM`` or ``STEM_pK``).
+        label: how messages name the page (``file.pdf`` or ``file.pdf page K``).
+        record: the :class:`~digitizer.pipeline.Digitized` result (``record.source`` says
+            ``"raster"`` or ``"vector"``), ``None`` when refused.
+        image: the page as the image ``record.rows`` refer to (for overlays), ``uint8 [H, W, 3]``.
+        error: why the page was refused, ``None`` when read.
+    """
+
+    stem: str
+    label: str
+    record: object | None = None
+    image: np.ndarray | None = None
+    error: ImageError | None = None
+
+
+def digitize_input(dig, path: str | os.PathLike) -> Iterator[InputPage]:
+    """Digitize every page of one input file with ``dig`` (a
+    :class:`~digitizer.pipeline.Digitizer`): an image gives one page ``STEM``; a PDF gives
+    ``STEM`` (one page) or ``STEM_p1..pN``, each read from its vector paths when they look like
+    an ECG, else rendered and read as an image.
+
+    Pages are produced one at a time (a page's pixels are freed before the next is rendered).
+    A file or page that cannot be read is yielded with ``error`` set; the other pages go on.
+    """
+    path = Path(path)
+    if not is_pdf(path):
+        page = InputPage(path.stem, str(path))
+        try:
+            page.image = read_image(path)
+            page.record = dig.digitize(page.image)
+        except ImageError as err:
+            page.error = err
+        except Exception as err:  # noqa: BLE001 - one bad page must not stop the batch
+            page.error = ImageError(path, f"digitizer failed ({type(err).__name__}: {err})")
+        yield page
+        return
+    try:
+        doc = open_pdf(path)
+    except ImageError as err:
+        yield InputPage(path.stem, str(path), error=err)
+        return
+    try:
+        stems = page_stems(path.stem, len(doc))
+        for k, stem in enumerate(stems):
+            label = str(path) if len(stems) == 1 else f"{path} page {k + 1}"
+            page = InputPage(stem, label)
+            try:
+                page.record, page.image = _digitize_pdf_page(dig, doc, k, label)
+            except ImageError as err:
+                page.error = err
+            except Exception as err:  # noqa: BLE001 - one bad page must not stop the batch
+                page.error = ImageError(label, f"digitizer failed ({type(err).__name__}: {err})")
+            yield page
+    finally:
+        doc.close()
+
+
+def _digitize_pdf_page(dig, doc: pdfium.PdfDocument, k: int, label: str):
+    """``(Digitized, image)`` of page ``k``: vector when the paths are an ECG, else raster."""
+    from .vector import read_vector  # the vector reader imports the pipeline's result type
+
+    w_mm, h_mm = page_size_mm(doc, k)
+    if not (np.isfinite(w_mm) and np.isfinite(h_mm)) or min(w_mm, h_mm) <= 0:
+        raise ImageError(label, "page has no valid size")
+    if max(w_mm, h_mm) > MAX_PAGE_MM:
+        raise ImageError(
+            label,
+            f"page of {w_mm:.0f} x {h_mm:.0f} mm exceeds the limit of {MAX_PAGE_MM:g} mm a side",
+        )
+    page = doc[k]
+    try:
+        content = page_content(page, label)
+        for w, h, _ in content.images:
+            if w * h > MAX_PIXELS:
+                raise ImageError(
+                    label,
+                    f"embedded image of {w}x{h} = {w * h:,} pixels exceeds "
+                    f"the limit of {MAX_PIXELS:,}",
+                )
+        ppm = PREVIEW_DPI / 25.4
+        rec, why = read_vector(
+            content,
+            fs=dig.fs,
+            num_samples=dig.num_samples,
+            paper_speed=dig.paper_speed,
+            gain=dig.gain,
+            px_per_mm=ppm,
+        )
+        if rec is not None:
+            return rec, render_page(page, PREVIEW_DPI, label)
+        dpi = raster_dpi(content)
+        image = render_page(page, dpi, label)
+        del content
+        rec = dig.digitize(image)
+        rec.source = "raster"
+        rec.warnings.insert(0, f"read as a raster page at {dpi:g} dpi ({why})")
+        page_ppm = dpi / 25.4
+        grid_ppm = rec.grid.px_per_mm
+        if rec.grid.source == "grid" and abs(grid_ppm / page_ppm - 1) > 0.03:
+            rec.warnings.append(
+                f"grid gives {grid_ppm:.3f} px/mm but the page size gives {page_ppm:.3f} px/mm "
+                "(the page may be scaled or the grid misread)"
+            )
+        return rec, image
+    finally:
+        page.close()
