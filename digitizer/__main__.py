@@ -19,7 +19,7 @@ import cv2
 from tqdm import tqdm
 
 from .io import write_record
-from .pdf import digitize_input
+from .pdf import input_pages
 from .pipeline import Digitizer
 
 
@@ -60,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     stems: set[str] = set()
     # every input becomes pages (an image: one; a PDF: STEM or STEM_p1..pN), read one by one
     inputs = tqdm(args.images, desc="digitizing", unit="file", disable=len(args.images) < 2)
-    for page in (page for path in inputs for page in digitize_input(dig, path)):
+    for page in (page for path in inputs for page in input_pages(dig, path)):
         stem, path = page.stem, page.label
         if stem in stems:
             print(
@@ -69,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
             failed += 1
             continue
         stems.add(stem)
-        if page.error is not None:
+        if page.read().error is not None:
             print(f"error: {page.error}", file=sys.stderr)
             failed += 1
             continue

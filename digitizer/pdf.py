@@ -10,7 +10,7 @@ by the cart software (every trace a drawing path). This module opens a PDF safel
 - its **raster**: ``uint8 [H, W, 3]`` RGB rendered at the embedded image's own resolution (the
   largest image on the page), else :data:`RASTER_DPI`, so ``px/mm = dpi / 25.4`` exactly.
 
-:func:`digitize_input` turns any input file (image or PDF) into digitized pages: a vector page
+:func:`input_pages` turns any input file (image or PDF) into pages to digitize: a vector page
 whose paths look like an ECG is read from the paths (:func:`digitizer.vector.read_vector`, exact
 to the PDF's coordinates), any other page goes through the image pipeline.
 
@@ -28,8 +28,9 @@ from __future__ import annotations
 import ctypes
 import math
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -352,7 +353,7 @@ def raster_dpi(content: PageContent) -> float:
         if a > area and x1 - x0 > 1 and y1 - y0 > 1:
             area = a
             best = max(w / (x1 - x0), h / (y1 - y0)) * 25.4
-    return float(min(max(best, MIN_RASTER_DPI), MAX_RASTER_DPI))
+    return round(float(min(max(best, MIN_RASTER_DPI), MAX_RASTER_DPI)), 3)
 
 
 def render_page(
@@ -387,15 +388,15 @@ def render_page(
 
 @dataclass
 class InputPage:
-    """One page of an input file, digitized (or refused).
+    """One page of an input file: its output stem, then (after :meth:`read`) its reading.
 
     Attributes:
         stem: output stem (``STEM`` or ``STEM_pK``).
         label: how messages name the page (``file.pdf`` or ``file.pdf page K``).
         record: the :class:`~digitizer.pipeline.Digitized` result (``record.source`` says
-            ``"raster"`` or ``"vector"``), ``None`` when refused.
+            ``"raster"`` or ``"vector"``), ``None`` until read or when refused.
         image: the page as the image ``record.rows`` refer to (for overlays), ``uint8 [H, W, 3]``.
-        error: why the page was refused, ``None`` when read.
+        error: why the file or page was refused, ``None`` when read (or not read yet).
     """
 
     stem: str
@@ -403,28 +404,42 @@ class InputPage:
     record: object | None = None
     image: np.ndarray | None = None
     error: ImageError | None = None
+    load: Callable[[], tuple[object, np.ndarray]] | None = field(default=None, repr=False)
+
+    def read(self) -> InputPage:
+        """Digitize the page (once); a failure is kept in :attr:`error`, never raised."""
+        if self.load is not None and self.error is None and self.record is None:
+            try:
+                self.record, self.image = self.load()
+            except ImageError as err:
+                self.error = err
+            except Exception as err:  # noqa: BLE001 - one bad page must not stop the batch
+                self.error = ImageError(
+                    self.label, f"digitizer failed ({type(err).__name__}: {err})"
+                )
+            self.load = None
+        return self
 
 
-def digitize_input(dig, path: str | os.PathLike) -> Iterator[InputPage]:
-    """Digitize every page of one input file with ``dig`` (a
+def input_pages(dig, path: str | os.PathLike) -> Iterator[InputPage]:
+    """The pages of one input file, to digitize with ``dig`` (a
     :class:`~digitizer.pipeline.Digitizer`): an image gives one page ``STEM``; a PDF gives
     ``STEM`` (one page) or ``STEM_p1..pN``, each read from its vector paths when they look like
     an ECG, else rendered and read as an image.
 
-    Pages are produced one at a time (a page's pixels are freed before the next is rendered).
-    A file or page that cannot be read is yielded with ``error`` set; the other pages go on.
+    Pages come one at a time and are read only on :meth:`InputPage.read`, which must be called
+    before the next page is requested (a PDF stays open only while its pages are iterated), so a
+    caller can skip a page (a duplicate stem) without reading it and a page's pixels are freed
+    before the next is rendered. A file that cannot be opened gives one page with ``error`` set.
     """
     path = Path(path)
     if not is_pdf(path):
-        page = InputPage(path.stem, str(path))
-        try:
-            page.image = read_image(path)
-            page.record = dig.digitize(page.image)
-        except ImageError as err:
-            page.error = err
-        except Exception as err:  # noqa: BLE001 - one bad page must not stop the batch
-            page.error = ImageError(path, f"digitizer failed ({type(err).__name__}: {err})")
-        yield page
+
+        def load() -> tuple[object, np.ndarray]:
+            image = read_image(path)
+            return dig.digitize(image), image
+
+        yield InputPage(path.stem, str(path), load=load)
         return
     try:
         doc = open_pdf(path)
@@ -435,16 +450,15 @@ def digitize_input(dig, path: str | os.PathLike) -> Iterator[InputPage]:
         stems = page_stems(path.stem, len(doc))
         for k, stem in enumerate(stems):
             label = str(path) if len(stems) == 1 else f"{path} page {k + 1}"
-            page = InputPage(stem, label)
-            try:
-                page.record, page.image = _digitize_pdf_page(dig, doc, k, label)
-            except ImageError as err:
-                page.error = err
-            except Exception as err:  # noqa: BLE001 - one bad page must not stop the batch
-                page.error = ImageError(label, f"digitizer failed ({type(err).__name__}: {err})")
-            yield page
+            yield InputPage(stem, label, load=partial(_digitize_pdf_page, dig, doc, k, label))
     finally:
         doc.close()
+
+
+def digitize_input(dig, path: str | os.PathLike) -> Iterator[InputPage]:
+    """:func:`input_pages`, each page read."""
+    for page in input_pages(dig, path):
+        yield page.read()
 
 
 def _digitize_pdf_page(dig, doc: pdfium.PdfDocument, k: int, label: str):
@@ -477,6 +491,7 @@ def _digitize_pdf_page(dig, doc: pdfium.PdfDocument, k: int, label: str):
             paper_speed=dig.paper_speed,
             gain=dig.gain,
             px_per_mm=ppm,
+            page_seconds=dig.page_seconds,
         )
         if rec is not None:
             return rec, render_page(page, PREVIEW_DPI, label)

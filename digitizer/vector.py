@@ -42,8 +42,10 @@ ROW_TOL_MM = 4.0  # traces whose levels differ by less share a row (if they do n
 OVERLAP_TOL_MM = 1.0  # traces of one row may overlap in x by this much
 PULSE_WIDTH_MAX_MM = 15.0
 PULSE_HEIGHT_MM = (2.0, 30.0)
-LABEL_DIST_MM = 12.0  # a lead label at most this far above a row's level belongs to it
-LABEL_SLACK_MM = 3.0  # ... or at most this far below it (a label beside the trace)
+LABEL_DIST_MM = 15.0  # lead labels sit at most this far above or below their row's level
+LABEL_MATCH_MM = 3.0  # ... all at one offset, give or take this much
+PULSE_REACH_MM = 40.0  # a pulse belongs to the row that starts (or ends) at most this far away
+WINDOW_TOL = 0.15  # k traces in a row lasting page_seconds / k (this fraction) are its windows
 LABEL_REACH_MM = 15.0  # ... and to the trace that starts at most this far right of it
 SPEEDS_MM_S = (12.5, 25.0, 50.0)
 GAINS_MM_MV = (2.5, 5.0, 10.0, 20.0, 40.0)
@@ -287,32 +289,54 @@ def group_rows(traces: list[Trace]) -> list[Row]:
 
 
 def attach_pulses(rows: list[Row], pulses: list[Pulse]) -> None:
-    """Give each row the pulse left of its start whose foot lies within its trace's extent,
-    nearest to the row's level."""
+    """Give each row the pulse just left of its start or right of its end (within
+    :data:`PULSE_REACH_MM`) whose foot lies within the row's trace extent, nearest in x."""
     for row in rows:
         lo, hi = row.y_range
+        x_end = row.traces[-1].x1
+
+        def gap(p: Pulse, x0: float = row.x_start, x1: float = x_end) -> float:
+            return x0 - p.x1 if p.x1 <= x0 + 2 else p.x0 - x1
+
         cands = [
             p
             for p in pulses
-            if lo - 2 <= p.foot <= hi + 2 and p.x1 <= row.x_start + 2 and row.x_start - p.x1 < 40
+            if lo - 2 <= p.foot <= hi + 2
+            and (p.x1 <= row.x_start + 2 or p.x0 >= x_end - 2)
+            and gap(p) < PULSE_REACH_MM
         ]
         if cands:
-            row.pulse = min(cands, key=lambda p: abs(p.foot - row.level))
+            row.pulse = min(cands, key=lambda p: (abs(gap(p)), abs(p.foot - row.level)))
 
 
 def attach_labels(rows: list[Row], texts) -> None:
-    """Give each lead-name text to the nearest row at or below it (labels are printed above
-    their trace's level or beside it, within :data:`LABEL_DIST_MM`; a label between two rows
-    belongs to the lower one)."""
+    """Give the lead-name texts to rows. Printers put every label at one offset from its
+    trace's level (above, below or beside it): the offset within :data:`LABEL_DIST_MM` that
+    puts most labels within :data:`LABEL_MATCH_MM` of a row is used (the smaller on a tie), and
+    each label goes to the row its shifted centre is nearest to."""
+    found = []
     for item in texts:
         lead = canonical_lead(item.text) if len(item.text) <= 8 else None
-        if lead is None:
-            continue
-        x0, y0, x1, y1 = item.box
-        cy = 0.5 * (y0 + y1)
-        below = [r for r in rows if -LABEL_SLACK_MM <= r.level - cy <= LABEL_DIST_MM]
-        if below:
-            min(below, key=lambda r: r.level).labels.append((0.5 * (x0 + x1), lead))
+        if lead is not None:
+            x0, y0, x1, y1 = item.box
+            found.append((0.5 * (x0 + x1), 0.5 * (y0 + y1), lead))
+    if not found or not rows:
+        return
+    levels = np.array([r.level for r in rows])
+    cy = np.array([f[1] for f in found])
+    offsets = {round(float(c - lv), 1) for c in cy for lv in levels if abs(c - lv) <= LABEL_DIST_MM}
+    best, best_score = None, -np.inf
+    for o in sorted(offsets):
+        d = np.abs((cy - o)[:, None] - levels[None, :]).min(axis=1)
+        score = float((d <= LABEL_MATCH_MM).sum()) - 0.01 * abs(o)
+        if score > best_score:
+            best, best_score = o, score
+    if best is None:
+        return
+    d = np.abs((cy - best)[:, None] - levels[None, :])
+    for (x, _, lead), dist, k in zip(found, d.min(axis=1), d.argmin(axis=1)):
+        if dist <= LABEL_MATCH_MM:
+            rows[int(k)].labels.append((x, lead))
 
 
 @dataclass
@@ -349,6 +373,19 @@ def row_segments(row: Row) -> list[Segment]:
         ]
         segs.append(Segment(tr, tr.x0, tr.x1, min(near)[1] if near else None))
     return segs
+
+
+def window_starts(row: Row, segs: list[Segment], speed: float, page_seconds: float) -> list[float]:
+    """Start time (s) of each window of a row. The row's first point is t = 0 and time runs at
+    ``speed`` (page mm/s); but when the row holds ``k >= 2`` separate traces that each last
+    ``page_seconds / k``, they are the layout's clinical windows and trace ``c`` starts at
+    ``c * page_seconds / k`` even if the printer left gaps between the columns."""
+    k = len(segs)
+    window = page_seconds / k
+    separate = k >= 2 and len(row.traces) == k
+    if separate and all(abs((s.x1 - s.x0) / speed / window - 1) <= WINDOW_TOL for s in segs):
+        return [c * window for c in range(k)]
+    return [(s.x0 - row.x_start) / speed for s in segs]
 
 
 def _layout_tables() -> dict[str, list[tuple[str, ...]]]:
@@ -391,6 +428,7 @@ def read_vector(
     paper_speed: float = 25.0,
     gain: float = 10.0,
     px_per_mm: float = 100 / 25.4,
+    page_seconds: float = 10.0,
 ) -> tuple[Digitized | None, str]:
     """Read an ECG page from its drawing paths.
 
@@ -400,6 +438,8 @@ def read_vector(
         paper_speed, gain: mm/s and mm/mV used when the page prints none (gain only without a
             calibration pulse).
         px_per_mm: scale of the image that ``Digitized.rows`` (overlay points) refer to.
+        page_seconds: time shown by a full row (10 s on standard printouts): a row of ``k``
+            separate panels shows ``k`` consecutive windows of ``page_seconds / k``.
 
     Returns:
         ``(record, reason)``: the record (``source="vector"``; signal ``float32 [12,
@@ -429,7 +469,7 @@ def read_vector(
     t = np.arange(num_samples) / fs
     found: dict[str, list[tuple[float, np.ndarray]]] = {n: [] for n in LEADS}
     nominal_gain = (gain_txt or gain) * unit
-    no_pulse = 0
+    no_pulse = spaced = 0
     for row, segs in zip(rows, segments):
         if row.pulse is not None:
             base, g = row.pulse.foot, row.pulse.height
@@ -439,16 +479,23 @@ def read_vector(
             ys = np.concatenate([tr.y for tr in row.traces])
             order = np.argsort(xs, kind="stable")
             base, g = isoelectric_level(xs[order], ys[order]), nominal_gain
-        x = row.x_start + t * speed
-        for seg in segs:
+        starts = window_starts(row, segs, speed, page_seconds)
+        if any(abs(t0 - (seg.x0 - row.x_start) / speed) > 0.02 for t0, seg in zip(starts, segs)):
+            spaced += 1
+        for seg, t0 in zip(segs, starts):
             if seg.lead is None:
                 continue
+            x = seg.x0 + (t - t0) * speed
             win = (x >= seg.x0 - 1e-6) & (x <= seg.x1 + 1e-6)
             if seg.x1 < seg.trace.x1:  # a cut window ends before the next one starts
                 win &= x < seg.x1 - 1e-6
             values = np.full(num_samples, np.nan)
             values[win] = (base - np.interp(x[win], seg.trace.x, seg.trace.y)) / g
             found[seg.lead].append(((seg.x1 - seg.x0) / speed, values))
+    if spaced:
+        notes.append(
+            f"{spaced} row(s) with columns spaced apart: their times from the clinical windows"
+        )
     if no_pulse:
         notes.append(
             f"{no_pulse} row(s) without a calibration pulse: {nominal_gain / unit:g} "

@@ -22,6 +22,12 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--dpi", type=float, default=200.0)
     ex.add_argument("--layout", default="random", help=f"{' | '.join(LAYOUTS)} | random")
     ex.add_argument("--paper", choices=["letter", "a4"], default="letter")
+    ex.add_argument(
+        "--format",
+        choices=["png", "pdf"],
+        default="png",
+        help="page image as NAME.png, or NAME.pdf (a raster PDF of the paper's size)",
+    )
     ex.add_argument("--device", default="cpu", help="cpu | cuda | cuda:N")
     ex.add_argument("--batch", type=int, default=8, help="pages rendered together")
     ex.add_argument(
