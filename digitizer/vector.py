@@ -18,7 +18,7 @@ Classification (all in page mm, ``y`` down):
 Time runs left to right at ``paper_speed`` (printed ``NN mm/s`` text overrides it); the time
 origin of a row is its first trace point, so a 3x4 row's panels show consecutive windows. The
 amplitude is ``(foot - y) / height`` with the row's pulse, else ``gain`` (or printed
-``NN mm/mV``) around the row's isoelectric level (the most common trace level). The result is
+``NN mm/mV``) around the row's median level (its panels share one baseline). The result is
 exact to the PDF's coordinate precision, up to the interpolation between drawn vertices.
 """
 
@@ -38,7 +38,7 @@ from .pipeline import Digitized
 
 AXIS_TOL_MM = 1e-3  # a segment this close to horizontal/vertical is axis-aligned
 MIN_TRACE_S = 0.8  # shorter x-monotone polylines are not traces
-ROW_TOL_MM = 4.0  # traces whose levels differ by less share a row (if they do not overlap)
+ROW_TOL_MM = 8.0  # traces whose levels differ by less share a row (if they do not overlap)
 OVERLAP_TOL_MM = 1.0  # traces of one row may overlap in x by this much
 PULSE_WIDTH_MAX_MM = 15.0
 PULSE_HEIGHT_MM = (2.0, 30.0)
@@ -57,6 +57,14 @@ class Trace:
 
     x: np.ndarray
     y: np.ndarray
+    gaps: list[tuple[float, float]] = field(default_factory=list)  # x ranges not drawn (clipped)
+
+    def sample(self, xq: np.ndarray) -> np.ndarray:
+        """``y`` at ``xq`` (linear between vertices), NaN inside :attr:`gaps`."""
+        y = np.interp(xq, self.x, self.y)
+        for a, b in self.gaps:
+            y[(xq > a) & (xq < b)] = np.nan
+        return y
 
     @property
     def x0(self) -> float:
@@ -110,6 +118,15 @@ def isoelectric_level(x: np.ndarray, y: np.ndarray, step: float = 0.05) -> float
     hist = np.bincount(np.round((ys - lo) / step).astype(np.int64)).astype(np.float64)
     hist = np.convolve(hist, [0.25, 0.5, 0.25], mode="same")
     return float(lo + step * np.argmax(hist))
+
+
+def resting_level(row: Row, step: float = 0.05) -> float:
+    """The printed 0 mV level of a row without a pulse to tell it: the median of all its traces
+    sampled every ``step`` mm (the panels of a row share one baseline, and a cart's baseline
+    restoration centres each lead on it)."""
+    ys = [tr.sample(np.arange(tr.x0, tr.x1, step)) for tr in row.traces if tr.x1 > tr.x0]
+    y = np.concatenate(ys) if ys else np.array([])
+    return float(np.nanmedian(y)) if np.isfinite(y).any() else row.level
 
 
 # --------------------------------------------------------------------------------------------
@@ -181,7 +198,7 @@ def classify(
 ) -> tuple[list[Trace], list[Pulse], list[np.ndarray]]:
     """Split stroked polylines into traces, calibration pulses and straight axis-aligned lines
     (grid, separators: returned as ``[2, 2]`` end points)."""
-    traces: list[Trace] = []
+    pieces: list[tuple[int, np.ndarray]] = []
     pulses: list[Pulse] = []
     lines: list[np.ndarray] = []
     for p in _chain(polylines):
@@ -204,9 +221,28 @@ def classify(
         pulse, rest = _split_pulse(pts)
         if pulse is not None:
             pulses.append(pulse)
-        if len(rest) >= 2 and rest[-1, 0] - rest[0, 0] >= min_trace_mm:
-            traces.append(Trace(rest[:, 0].copy(), rest[:, 1].copy()))
+        if len(rest) >= 2:
+            pieces.append((p.order, rest))
+    traces = [t for t in _join_pieces(pieces) if t.x1 - t.x0 >= min_trace_mm]
     return traces, pulses, lines
+
+
+def _join_pieces(pieces: list[tuple[int, np.ndarray]]) -> list[Trace]:
+    """Subpaths of one path object that continue left to right are one trace (a line clipped
+    at the page's edge comes out in pieces); the x ranges between them are its gaps."""
+    traces: list[Trace] = []
+    last_order = None
+    for order, pts in pieces:
+        prev = traces[-1] if traces else None
+        if prev is not None and order == last_order and pts[0, 0] >= prev.x1 - AXIS_TOL_MM:
+            if pts[0, 0] > prev.x1 + AXIS_TOL_MM:
+                prev.gaps.append((prev.x1, float(pts[0, 0])))
+            prev.x = np.concatenate([prev.x, pts[:, 0]])
+            prev.y = np.concatenate([prev.y, pts[:, 1]])
+        else:
+            traces.append(Trace(pts[:, 0].copy(), pts[:, 1].copy()))
+        last_order = order
+    return traces
 
 
 def lattice_period(lines: list[np.ndarray], min_lines: int = 10) -> float | None:
@@ -475,10 +511,7 @@ def read_vector(
             base, g = row.pulse.foot, row.pulse.height
         else:
             no_pulse += 1
-            xs = np.concatenate([tr.x for tr in row.traces])
-            ys = np.concatenate([tr.y for tr in row.traces])
-            order = np.argsort(xs, kind="stable")
-            base, g = isoelectric_level(xs[order], ys[order]), nominal_gain
+            base, g = resting_level(row), nominal_gain
         starts = window_starts(row, segs, speed, page_seconds)
         if any(abs(t0 - (seg.x0 - row.x_start) / speed) > 0.02 for t0, seg in zip(starts, segs)):
             spaced += 1
@@ -490,7 +523,7 @@ def read_vector(
             if seg.x1 < seg.trace.x1:  # a cut window ends before the next one starts
                 win &= x < seg.x1 - 1e-6
             values = np.full(num_samples, np.nan)
-            values[win] = (base - np.interp(x[win], seg.trace.x, seg.trace.y)) / g
+            values[win] = (base - seg.trace.sample(x[win])) / g
             found[seg.lead].append(((seg.x1 - seg.x0) / speed, values))
     if spaced:
         notes.append(
@@ -499,7 +532,7 @@ def read_vector(
     if no_pulse:
         notes.append(
             f"{no_pulse} row(s) without a calibration pulse: {nominal_gain / unit:g} "
-            "mm/mV around the isoelectric level"
+            "mm/mV around the row's median level"
         )
     signal = np.full((len(LEADS), num_samples), np.nan, dtype=np.float32)
     for i, name in enumerate(LEADS):
