@@ -28,6 +28,7 @@ from __future__ import annotations
 import ctypes
 import math
 import os
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import partial
@@ -140,7 +141,10 @@ def open_pdf(
             raise ImageError(path, "encrypted PDF (needs a password)") from None
         if code == pdfium_c.FPDF_ERR_SECURITY:
             raise ImageError(path, "encrypted PDF (unsupported security handler)") from None
-        raise ImageError(path, f"corrupt PDF ({err})") from None
+        if code == pdfium_c.FPDF_ERR_FORMAT and _declares_no_pages(path):
+            raise ImageError(path, "PDF has no pages") from None  # PDFium refuses these
+        why = _PDFIUM_ERRORS.get(code, "PDFium could not load it")
+        raise ImageError(path, f"corrupt PDF ({why})") from None
     n = len(doc)
     if n == 0:
         doc.close()
@@ -149,6 +153,21 @@ def open_pdf(
         doc.close()
         raise ImageError(path, f"{n} pages exceeds the limit of {max_pages}")
     return doc
+
+
+_PDFIUM_ERRORS = {
+    pdfium_c.FPDF_ERR_FILE: "file cannot be read",
+    pdfium_c.FPDF_ERR_FORMAT: "no readable PDF structure",
+    pdfium_c.FPDF_ERR_PAGE: "page tree or content is broken",
+}
+_NO_PAGES = re.compile(rb"/Type\s*/Pages\b[^>]*?/Count\s+0\b|/Count\s+0\b[^>]*?/Type\s*/Pages\b")
+
+
+def _declares_no_pages(path: Path, max_bytes: int = 16 * 2**20) -> bool:
+    """Whether the (unloadable) file's page tree says ``/Count 0`` (PDFium refuses page-less
+    documents as format errors; this names the real problem)."""
+    with path.open("rb") as f:
+        return bool(_NO_PAGES.search(f.read(max_bytes)))
 
 
 def page_size_mm(doc: pdfium.PdfDocument, index: int) -> tuple[float, float]:

@@ -103,9 +103,12 @@ def pdf_bytes(
     pages: list[bytes],
     media: tuple[float, float] = (792.0, 612.0),
     trailer_extra: bytes = b"",
-    compress: bool = False,
+    resources: bytes = b"<< >>",
+    extra: tuple[bytes, ...] = (),
 ) -> bytes:
-    """A minimal, valid PDF with one page per content stream in ``pages`` (``media`` in pt)."""
+    """A minimal, valid PDF with one page per content stream in ``pages`` (``media`` in pt).
+    ``extra`` objects are numbered after the pages' (``3 + 2 * len(pages)`` on) and may be
+    referenced from ``resources``."""
     objs: list[bytes] = []
     n = len(pages)
     kids = b" ".join(f"{3 + 2 * i} 0 R".encode() for i in range(n))
@@ -113,21 +116,10 @@ def pdf_bytes(
     objs.append(b"<< /Type /Pages /Kids [" + kids + b"] /Count " + str(n).encode() + b" >>")
     box = f"[0 0 {media[0]:g} {media[1]:g}]".encode()
     for i, stream in enumerate(pages):
-        objs.append(
-            b"<< /Type /Page /Parent 2 0 R /MediaBox "
-            + box
-            + f" /Contents {4 + 2 * i} 0 R /Resources << >> >>".encode()
-        )
-        data = zlib.compress(stream) if compress else stream
-        filt = b" /Filter /FlateDecode" if compress else b""
-        objs.append(
-            b"<< /Length "
-            + str(len(data)).encode()
-            + filt
-            + b" >>\nstream\n"
-            + data
-            + b"\nendstream"
-        )
+        page = f"<< /Type /Page /Parent 2 0 R /MediaBox {box.decode()} /Contents {4 + 2 * i} 0 R"
+        objs.append(page.encode() + b" /Resources " + resources + b" >>")
+        objs.append(b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream")
+    objs.extend(extra)
     out = bytearray(b"%PDF-1.4\n")
     offsets = []
     for k, body in enumerate(objs):
@@ -137,12 +129,29 @@ def pdf_bytes(
     out += f"xref\n0 {len(objs) + 1}\n0000000000 65535 f \n".encode()
     for off in offsets:
         out += f"{off:010d} 00000 n \n".encode()
-    out += (
-        f"trailer\n<< /Size {len(objs) + 1} /Root 1 0 R ".encode()
-        + trailer_extra
-        + f">>\nstartxref\n{xref}\n%%EOF\n".encode()
-    )
+    out += f"trailer\n<< /Size {len(objs) + 1} /Root 1 0 R ".encode() + trailer_extra
+    out += f">>\nstartxref\n{xref}\n%%EOF\n".encode()
     return bytes(out)
+
+
+def image_bomb_pdf_bytes(side: int = 20_000) -> bytes:
+    """One page showing a ``side`` x ``side`` greyscale image whose Flate data is a few bytes
+    (decoding it would take ``side**2`` bytes of memory)."""
+    data = zlib.compress(b"\x00" * 1024)
+    image = (
+        (
+            f"<< /Type /XObject /Subtype /Image /Width {side} /Height {side} "
+            f"/ColorSpace /DeviceGray /BitsPerComponent 8 /Filter /FlateDecode "
+            f"/Length {len(data)} >>\nstream\n"
+        ).encode()
+        + data
+        + b"\nendstream"
+    )
+    return pdf_bytes(
+        [b"q 792 0 0 612 0 0 cm /Im0 Do Q"],
+        resources=b"<< /XObject << /Im0 5 0 R >> >>",
+        extra=(image,),
+    )
 
 
 def encrypted_pdf_bytes() -> bytes:
