@@ -136,12 +136,14 @@ def open_pdf(
     try:
         doc = pdfium.PdfDocument(str(path))
     except pdfium.PdfiumError as err:
+        # PDFium's last-error code can be stale (a page-less file sets none): the file's own
+        # bytes confirm what the code says
         code = getattr(err, "err_code", None)
-        if code == pdfium_c.FPDF_ERR_PASSWORD:
-            raise ImageError(path, "encrypted PDF (needs a password)") from None
-        if code == pdfium_c.FPDF_ERR_SECURITY:
-            raise ImageError(path, "encrypted PDF (unsupported security handler)") from None
-        if code == pdfium_c.FPDF_ERR_FORMAT and _declares_no_pages(path):
+        encrypted, no_pages = _scan_structure(path)
+        if encrypted and code in (pdfium_c.FPDF_ERR_PASSWORD, pdfium_c.FPDF_ERR_SECURITY):
+            what = "needs a password" if code == pdfium_c.FPDF_ERR_PASSWORD else "unsupported"
+            raise ImageError(path, f"encrypted PDF ({what})") from None
+        if no_pages:
             raise ImageError(path, "PDF has no pages") from None  # PDFium refuses these
         why = _PDFIUM_ERRORS.get(code, "PDFium could not load it")
         raise ImageError(path, f"corrupt PDF ({why})") from None
@@ -161,13 +163,15 @@ _PDFIUM_ERRORS = {
     pdfium_c.FPDF_ERR_PAGE: "page tree or content is broken",
 }
 _NO_PAGES = re.compile(rb"/Type\s*/Pages\b[^>]*?/Count\s+0\b|/Count\s+0\b[^>]*?/Type\s*/Pages\b")
+_ENCRYPT = re.compile(rb"/Encrypt\b")
 
 
-def _declares_no_pages(path: Path, max_bytes: int = 16 * 2**20) -> bool:
-    """Whether the (unloadable) file's page tree says ``/Count 0`` (PDFium refuses page-less
-    documents as format errors; this names the real problem)."""
+def _scan_structure(path: Path, max_bytes: int = 16 * 2**20) -> tuple[bool, bool]:
+    """``(has an /Encrypt entry, page tree says /Count 0)`` from the raw bytes of a file PDFium
+    could not load (to name the real problem)."""
     with path.open("rb") as f:
-        return bool(_NO_PAGES.search(f.read(max_bytes)))
+        data = f.read(max_bytes)
+    return bool(_ENCRYPT.search(data)), bool(_NO_PAGES.search(data))
 
 
 def page_size_mm(doc: pdfium.PdfDocument, index: int) -> tuple[float, float]:
@@ -384,20 +388,58 @@ def render_page(
         ImageError: the rendering would exceed ``max_pixels`` (checked before rendering).
     """
     w_pt, h_pt = page.get_size()
-    scale = dpi / 72.0
-    w, h = math.ceil(w_pt * scale), math.ceil(h_pt * scale)
+    # whole pixels, rounded (not ceiled: 792 pt at 80 dpi is 880.0000000000001 px, and a
+    # 1-px stretch would resample an embedded scan that otherwise maps 1:1)
+    w, h = max(1, round(w_pt * dpi / 72.0)), max(1, round(h_pt * dpi / 72.0))
     if w * h > max_pixels:
         raise ImageError(
             label,
-            f"renders to {w}x{h} = {w * h:,} pixels at {dpi:g} dpi, over the "
-            f"limit of {max_pixels:,}",
+            f"renders to {w}x{h} = {w * h:,} pixels at {dpi:g} dpi, over the limit of "
+            f"{max_pixels:,}",
         )
-    bitmap = page.render(scale=scale, rev_byteorder=True, fill_color=(255, 255, 255, 255))
+    bitmap = pdfium.PdfBitmap.new_native(w, h, pdfium_c.FPDFBitmap_BGR, rev_byteorder=True)
     try:
+        bitmap.fill_rect((255, 255, 255, 255), 0, 0, w, h)
+        flags = pdfium_c.FPDF_ANNOT | pdfium_c.FPDF_REVERSE_BYTE_ORDER
+        pdfium_c.FPDF_RenderPageBitmap(bitmap, page, 0, 0, w, h, 0, flags)
         rgb = np.array(bitmap.to_numpy()[..., :3], copy=True)
     finally:
         bitmap.close()
     return rgb
+
+
+def scan_pixels(page: pdfium.PdfPage, max_pixels: int = MAX_PIXELS) -> np.ndarray | None:
+    """The pixels of a scanned page as stored, RGB ``uint8 [H, W, 3]``: when the page is one
+    upright image covering it (nothing else drawn, no rotation or flip), its own pixels are
+    the page at the image's resolution, with no resampling (a renderer would interpolate even
+    at 1:1). ``None`` for any other page (render it instead)."""
+    if page.get_rotation() % 360 or pdfium_c.FPDFPage_CountObjects(page.raw) != 1:
+        return None
+    obj = pdfium_c.FPDFPage_GetObject(page.raw, 0)
+    if pdfium_c.FPDFPageObj_GetType(obj) != pdfium_c.FPDF_PAGEOBJ_IMAGE:
+        return None
+    m = _matrix(obj)
+    left, bottom, right, top = page.get_cropbox()
+    x0, x1, y0, y1 = m[0, 2], m[0, 2] + m[0, 0], m[1, 2], m[1, 2] + m[1, 1]
+    tol = 0.01 * max(right - left, top - bottom)
+    upright = m[0, 1] == 0 and m[1, 0] == 0 and m[0, 0] > 0 and m[1, 1] > 0
+    if not upright or max(abs(x0 - left), abs(x1 - right), abs(y0 - bottom), abs(y1 - top)) > tol:
+        return None
+    w, h = ctypes.c_uint(), ctypes.c_uint()
+    if not pdfium_c.FPDFImageObj_GetImagePixelSize(obj, w, h) or w.value * h.value > max_pixels:
+        return None
+    raw = pdfium_c.FPDFImageObj_GetBitmap(obj)
+    if not raw:
+        return None
+    bitmap = pdfium.PdfBitmap.from_raw(raw)  # ours: its finalizer destroys it
+    a = bitmap.to_numpy()
+    if bitmap.format == pdfium_c.FPDFBitmap_Gray:
+        rgb = np.repeat(a.reshape(a.shape[0], a.shape[1], 1), 3, axis=2)
+    elif bitmap.format in (pdfium_c.FPDFBitmap_BGR, pdfium_c.FPDFBitmap_BGRx):
+        rgb = np.ascontiguousarray(a[..., 2::-1])
+    else:  # BGRA (a soft mask needs compositing) or anything unusual: render instead
+        return None
+    return rgb.astype(np.uint8, copy=True)
 
 
 # --------------------------------------------------------------------------------------------
@@ -446,10 +488,9 @@ def input_pages(dig, path: str | os.PathLike) -> Iterator[InputPage]:
     ``STEM`` (one page) or ``STEM_p1..pN``, each read from its vector paths when they look like
     an ECG, else rendered and read as an image.
 
-    Pages come one at a time and are read only on :meth:`InputPage.read`, which must be called
-    before the next page is requested (a PDF stays open only while its pages are iterated), so a
-    caller can skip a page (a duplicate stem) without reading it and a page's pixels are freed
-    before the next is rendered. A file that cannot be opened gives one page with ``error`` set.
+    Pages are read only on :meth:`InputPage.read` (each opens the PDF for itself), so a caller
+    can skip a page (a duplicate stem) without reading it, and reading one page at a time keeps
+    one page's pixels in memory. A file that cannot be opened gives one page with ``error`` set.
     """
     path = Path(path)
     if not is_pdf(path):
@@ -461,17 +502,14 @@ def input_pages(dig, path: str | os.PathLike) -> Iterator[InputPage]:
         yield InputPage(path.stem, str(path), load=load)
         return
     try:
-        doc = open_pdf(path)
+        count = pdf_page_count(path)
     except ImageError as err:
         yield InputPage(path.stem, str(path), error=err)
         return
-    try:
-        stems = page_stems(path.stem, len(doc))
-        for k, stem in enumerate(stems):
-            label = str(path) if len(stems) == 1 else f"{path} page {k + 1}"
-            yield InputPage(stem, label, load=partial(_digitize_pdf_page, dig, doc, k, label))
-    finally:
-        doc.close()
+    stems = page_stems(path.stem, count)
+    for k, stem in enumerate(stems):
+        label = str(path) if len(stems) == 1 else f"{path} page {k + 1}"
+        yield InputPage(stem, label, load=partial(_digitize_pdf_page, dig, path, k, label))
 
 
 def digitize_input(dig, path: str | os.PathLike) -> Iterator[InputPage]:
@@ -480,8 +518,16 @@ def digitize_input(dig, path: str | os.PathLike) -> Iterator[InputPage]:
         yield page.read()
 
 
-def _digitize_pdf_page(dig, doc: pdfium.PdfDocument, k: int, label: str):
+def _digitize_pdf_page(dig, path: Path, k: int, label: str):
     """``(Digitized, image)`` of page ``k``: vector when the paths are an ECG, else raster."""
+    doc = open_pdf(path)
+    try:
+        return _digitize_doc_page(dig, doc, k, label)
+    finally:
+        doc.close()
+
+
+def _digitize_doc_page(dig, doc: pdfium.PdfDocument, k: int, label: str):
     from .vector import read_vector  # the vector reader imports the pipeline's result type
 
     w_mm, h_mm = page_size_mm(doc, k)
@@ -514,8 +560,12 @@ def _digitize_pdf_page(dig, doc: pdfium.PdfDocument, k: int, label: str):
         )
         if rec is not None:
             return rec, render_page(page, PREVIEW_DPI, label)
-        dpi = raster_dpi(content)
-        image = render_page(page, dpi, label)
+        image = scan_pixels(page)
+        if image is not None:  # the stored scan, at its own resolution
+            dpi = round(image.shape[1] / content.size_mm[0] * 25.4, 3)
+        else:
+            dpi = raster_dpi(content)
+            image = render_page(page, dpi, label)
         del content
         rec = dig.digitize(image)
         rec.source = "raster"

@@ -30,9 +30,11 @@ def vector_ecg_pdf(
     pulses: bool = True,
     grid: bool = True,
     simplify: bool = False,
+    scale: float = 1.0,
 ) -> np.ndarray:
     """Draw ``signal`` ``[12, T]`` (mV, 10 s) as a vector PDF page; returns the truth ``[12, T]``
-    with NaN where the page shows nothing."""
+    with NaN where the page shows nothing. ``scale`` < 1 prints the page shrunk (every paper
+    mm is ``scale`` page mm, as a "fit to page" export does)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -40,12 +42,12 @@ def vector_ecg_pdf(
 
     short, rhythm = LAYOUTS[layout]
     rows = [list(r) for r in short] + [[lead] for lead in rhythm]
-    w, h = paper
+    w, h = paper[0] / scale, paper[1] / scale  # in paper mm
     n = signal.shape[1]
     seconds = n / fs
     truth = np.full_like(signal, np.nan)
     with matplotlib.rc_context({"path.simplify": simplify}):
-        fig = plt.figure(figsize=(w / MM_PER_IN, h / MM_PER_IN))
+        fig = plt.figure(figsize=(paper[0] / MM_PER_IN, paper[1] / MM_PER_IN))
         ax = fig.add_axes((0, 0, 1, 1))
         ax.set_xlim(0, w)
         ax.set_ylim(h, 0)  # y down, as on the page
