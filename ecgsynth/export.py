@@ -24,7 +24,7 @@ import wfdb
 from tqdm import tqdm
 
 from .dataset import ECGPageSet
-from .layout import LEADS
+from .layout import LEADS, PAPER_SIZES_MM
 from .sources import RecordError, RecordWarning, WfdbSource, default_source
 
 IMAGE_FORMATS = ("png", "pdf")
@@ -92,7 +92,7 @@ def _write_page(stem: Path, batch: dict, k: int, seed: int, index: int, preset: 
     rgb = image.permute(1, 2, 0).cpu().numpy()
     meta = batch["meta"][k]
     if image_format == "pdf":
-        write_image_pdf(stem.with_suffix(".pdf"), rgb, meta["dpi"])
+        write_image_pdf(stem.with_suffix(".pdf"), rgb, PAPER_SIZES_MM[meta["paper"]])
     else:
         cv2.imwrite(str(stem.with_suffix(".png")), rgb[:, :, ::-1])
 
@@ -140,12 +140,12 @@ def _write_page(stem: Path, batch: dict, k: int, seed: int, index: int, preset: 
     write_wfdb(stem, signal, meta["fs"])
 
 
-def write_image_pdf(path: Path, rgb: np.ndarray, dpi: float) -> None:
-    """Write ``rgb`` ``uint8 [H, W, 3]`` as a one-page raster PDF: the page is ``W / dpi`` by
-    ``H / dpi`` inches (the paper's physical size) and holds the pixels losslessly (Flate).
-    Deterministic: the same pixels give the same bytes."""
+def write_image_pdf(path: Path, rgb: np.ndarray, size_mm: tuple[float, float]) -> None:
+    """Write ``rgb`` ``uint8 [H, W, 3]`` as a one-page raster PDF: the page is ``size_mm``
+    ``(width, height)`` (the paper's physical size) and the image fills it, its pixels stored
+    losslessly (Flate). Deterministic: the same pixels give the same bytes."""
     h, w = rgb.shape[:2]
-    w_pt, h_pt = w / dpi * 72.0, h / dpi * 72.0
+    w_pt, h_pt = size_mm[0] / 25.4 * 72.0, size_mm[1] / 25.4 * 72.0
     pixels = zlib.compress(np.ascontiguousarray(rgb, dtype=np.uint8).tobytes(), 6)
     content = f"q {w_pt:.4f} 0 0 {h_pt:.4f} 0 0 cm /Im0 Do Q".encode()
     objects = [
