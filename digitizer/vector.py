@@ -16,7 +16,9 @@ Classification (all in page mm, ``y`` down):
 - **trace**: an open, x-monotone polyline (x never goes back) at least :data:`MIN_TRACE_S` long.
 
 Time runs left to right at ``paper_speed`` (printed ``NN mm/s`` text overrides it); the time
-origin of a row is its first trace point, so a 3x4 row's panels show consecutive windows. The
+origin of a row is its first trace point, so a 3x4 row's panels show consecutive windows (a
+row of ``k`` separate panels of ``page_seconds / k`` each shows the layout's clinical windows,
+even when the printer leaves gaps between columns). The
 amplitude is ``(foot - y) / height`` with the row's pulse, else ``gain`` (or printed
 ``NN mm/mV``) around the row's median level (its panels share one baseline). The result is
 exact to the PDF's coordinate precision, up to the interpolation between drawn vertices.
@@ -193,11 +195,9 @@ def _split_pulse(pts: np.ndarray) -> tuple[Pulse | None, np.ndarray]:
     return None, pts
 
 
-def classify(
-    polylines: list[Polyline], min_trace_mm: float
-) -> tuple[list[Trace], list[Pulse], list[np.ndarray]]:
-    """Split stroked polylines into traces, calibration pulses and straight axis-aligned lines
-    (grid, separators: returned as ``[2, 2]`` end points)."""
+def classify(polylines: list[Polyline]) -> tuple[list[Trace], list[Pulse], list[np.ndarray]]:
+    """Split stroked polylines into trace candidates (x-monotone, any length), calibration
+    pulses and straight axis-aligned lines (grid, separators: ``[2, 2]`` end points)."""
     pieces: list[tuple[int, np.ndarray]] = []
     pulses: list[Pulse] = []
     lines: list[np.ndarray] = []
@@ -223,8 +223,7 @@ def classify(
             pulses.append(pulse)
         if len(rest) >= 2:
             pieces.append((p.order, rest))
-    traces = [t for t in _join_pieces(pieces) if t.x1 - t.x0 >= min_trace_mm]
-    return traces, pulses, lines
+    return _join_pieces(pieces), pulses, lines
 
 
 def _join_pieces(pieces: list[tuple[int, np.ndarray]]) -> list[Trace]:
@@ -483,15 +482,15 @@ def read_vector(
         ECG, with the reason.
     """
     notes: list[str] = []
-    lines_only = [p for p in content.polylines]
-    unit, note = page_unit(classify(lines_only, np.inf)[2])
+    traces, pulses, lines = classify(content.polylines)
+    unit, note = page_unit(lines)
     if note:
         notes.append(note)
     speed_txt, gain_txt = printed_settings([t.text for t in content.texts])
     speed = (speed_txt or paper_speed) * unit  # page mm per second
-    if speed_txt:
+    if speed_txt and speed_txt != paper_speed:
         notes.append(f"{speed_txt:g} mm/s printed on the page")
-    traces, pulses, _ = classify(content.polylines, MIN_TRACE_S * speed)
+    traces = [t for t in traces if t.x1 - t.x0 >= MIN_TRACE_S * speed]
     if not traces:
         return None, "no trace-like drawing paths"
     rows = group_rows(traces)
@@ -543,7 +542,10 @@ def read_vector(
     w_mm, h_mm = content.size_mm
     size = (int(np.ceil(h_mm * px_per_mm)), int(np.ceil(w_mm * px_per_mm)))
     grid = GridEstimate(np.eye(3), size, 0.0, False, px_per_mm, px_per_mm, 1.0, "vector", notes)
-    overlay_rows = [(tr.x * px_per_mm, tr.y * px_per_mm) for r in rows for tr in r.traces]
+    # pixel centres at integer coordinates: page mm m is pixel m * px_per_mm - 0.5
+    overlay_rows = [
+        (tr.x * px_per_mm - 0.5, tr.y * px_per_mm - 0.5) for r in rows for tr in r.traces
+    ]
     rec = Digitized(signal, float(fs), LEADS, layout, grid, list(notes), overlay_rows)
     rec.source = "vector"
     missing = rec.missing_leads

@@ -260,3 +260,27 @@ def test_batch_goes_on_past_bad_pdfs(tmp_path: Path, capsys) -> None:
     assert sorted(p.name for p in out.iterdir()) == ["good.dat", "good.hea"]
     for p in bad:
         assert f"error: {p}: " in err, err
+
+
+def test_rotated_page_is_read_as_displayed(tmp_path: Path, ink) -> None:
+    """Carts often store a landscape ECG as a portrait page with ``/Rotate 90``: the paths are
+    read in the displayed frame."""
+    import pypdfium2 as pdfium
+    import pypdfium2.raw as pdfium_c
+
+    truth = vector_ecg_pdf(tmp_path / "land.pdf", _signal(10), FS, layout="3x4")
+    doc = pdfium.PdfDocument(str(tmp_path / "land.pdf"))
+    page = doc[0]
+    w, h = page.get_size()
+    # content turned a quarter counter-clockwise onto a portrait page, displayed turned back
+    assert pdfium_c.FPDFPage_TransFormWithClip(page.raw, pdfium_c.FS_MATRIX(0, 1, -1, 0, h, 0),
+                                               None)  # fmt: skip
+    page.set_mediabox(0, 0, h, w)
+    page.set_rotation(90)
+    page.gen_content()
+    doc.save(str(tmp_path / "rot.pdf"))
+    page.close()
+    doc.close()
+    rec = _read(tmp_path / "rot.pdf", ink).record
+    assert rec.source == "vector" and rec.layout == "3x4"
+    assert min(_snrs(truth, rec.signal)) > 60.0
