@@ -284,3 +284,31 @@ def test_rotated_page_is_read_as_displayed(tmp_path: Path, ink) -> None:
     rec = _read(tmp_path / "rot.pdf", ink).record
     assert rec.source == "vector" and rec.layout == "3x4"
     assert min(_snrs(truth, rec.signal)) > 60.0
+
+
+def test_evaluation_digitizes_pdfs_page_by_page(tmp_path: Path) -> None:
+    """``evaluate.py images=DIR``: a one-page PDF pairs with truth ``STEM``, an N-page PDF with
+    ``STEM_p1..pN``; a bad PDF is listed as failed by name."""
+    import pypdfium2 as pdfium
+
+    from digitizer import evaluation as E
+
+    images = tmp_path / "images"
+    images.mkdir()
+    vector_ecg_pdf(images / "one.pdf", _signal(11), FS, layout="12x1")
+    parts = [tmp_path / f"part{k}.pdf" for k in (1, 2)]
+    for k, part in enumerate(parts):
+        vector_ecg_pdf(part, _signal(12 + k), FS, layout="3x4")
+    multi = pdfium.PdfDocument.new()
+    for part in parts:
+        src = pdfium.PdfDocument(str(part))
+        multi.import_pages(src)
+        src.close()
+    multi.save(str(images / "two.pdf"))
+    multi.close()
+    (images / "bad.pdf").write_bytes(BAD_PDFS["truncated"][0]())
+    found, dup = E.find_images(images)
+    assert sorted(found) == ["bad", "one", "two"] and not dup
+    res = E.digitize_images(images, tmp_path / "pred", checkpoint="ink", progress=False)
+    assert sorted(res.written) == ["one", "two_p1", "two_p2"]
+    assert list(res.errors) == ["bad"] and "truncated" in res.errors["bad"]
