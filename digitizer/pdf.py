@@ -29,6 +29,7 @@ import ctypes
 import math
 import os
 import re
+import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import partial
@@ -46,6 +47,7 @@ MAX_PAGES = 100  # a multi-page ECG export has a handful
 MAX_PAGE_MM = 1200.0  # longest side; A0 is 841 x 1189 mm
 MAX_PAGE_OBJECTS = 200_000  # a dense vector ECG page has a few thousand
 MAX_PATH_POINTS = 2_000_000  # 12 leads x 10 s x 1 kHz is 120k points
+MAX_STREAM_BYTES = 4 * MAX_PIXELS  # decoded size of one stream: the largest image, RGBA
 RASTER_DPI = 300.0  # raster resolution when the page has no embedded image
 MIN_RASTER_DPI, MAX_RASTER_DPI = 72.0, 600.0  # the embedded image's dpi is clamped to this
 PREVIEW_DPI = 100.0  # vector pages are rendered at this resolution for overlays only
@@ -109,12 +111,19 @@ def is_pdf(path: str | os.PathLike) -> bool:
 
 
 def open_pdf(
-    path: str | os.PathLike, max_pages: int = MAX_PAGES, max_bytes: int = MAX_PDF_BYTES
+    path: str | os.PathLike,
+    max_pages: int = MAX_PAGES,
+    max_bytes: int = MAX_PDF_BYTES,
+    check_streams: bool = True,
 ) -> pdfium.PdfDocument:
     """Open a PDF for reading; the caller closes it.
 
+    ``check_streams``: first measure what every compressed stream decodes to
+    (:func:`_check_streams`; skip it only for a file already checked).
+
     Raises:
-        ImageError: missing, empty, too large, not a PDF, truncated, corrupt, encrypted (needs
+        ImageError: missing, empty, too large, not a PDF, truncated, a stream that decodes to
+            more than :data:`MAX_STREAM_BYTES` (a decompression bomb), corrupt, encrypted (needs
             a password), no pages, or more than ``max_pages`` pages.
     """
     path = Path(path)
@@ -133,6 +142,8 @@ def open_pdf(
         raise ImageError(path, "not a PDF (no %PDF- header)")
     if b"%%EOF" not in tail:
         raise ImageError(path, "truncated PDF (no %%EOF end marker)")
+    if check_streams:
+        _check_streams(path)
     try:
         doc = pdfium.PdfDocument(str(path))
     except pdfium.PdfiumError as err:
@@ -155,6 +166,55 @@ def open_pdf(
         doc.close()
         raise ImageError(path, f"{n} pages exceeds the limit of {max_pages}")
     return doc
+
+
+_STREAM = re.compile(rb"(?<!end)stream\r?\n")
+_FLATE = re.compile(rb"/(?:FlateDecode|Fl)\b")
+_LZW = re.compile(rb"/(?:LZWDecode|LZW)\b")
+LZW_MAX_RATIO = 2730  # a 12-bit LZW code expands to at most 4096 bytes
+
+
+def _check_streams(path: Path, limit: int = MAX_STREAM_BYTES) -> None:
+    """Refuse a decompression bomb before PDFium inflates it: every Flate stream is inflated
+    here in 1 MiB steps, counting (never keeping) its bytes, and refused past ``limit``; an
+    LZW stream is refused when its worst-case expansion could pass it.
+
+    PDFium parses a page's whole content stream when the page is loaded, so a few kilobytes
+    of Flate data that inflate to gigabytes would otherwise exhaust memory there.
+    """
+    data = path.read_bytes()
+    for m in _STREAM.finditer(data):
+        head = data[max(0, m.start() - 1024) : m.start()]
+        head = head[head.rfind(b"obj") + 1 :]  # the stream's own dictionary
+        if _LZW.search(head):
+            end = data.find(b"endstream", m.end())
+            size = (end if end >= 0 else len(data)) - m.end()
+            if size * LZW_MAX_RATIO > limit:
+                raise ImageError(
+                    path,
+                    f"an LZW stream of {size:,} bytes may decode to more than {limit:,} bytes "
+                    "(refused as a decompression bomb)",
+                )
+        if not _FLATE.search(head):
+            continue
+        z = zlib.decompressobj()
+        total, pos, chunk = 0, m.end(), 1 << 16
+        try:
+            while not z.eof and pos < len(data):
+                out = z.decompress(data[pos : pos + chunk], 1 << 20)
+                total += len(out)
+                while z.unconsumed_tail and total <= limit:
+                    out = z.decompress(z.unconsumed_tail, 1 << 20)
+                    total += len(out)
+                if total > limit:
+                    raise ImageError(
+                        path,
+                        f"a stream decodes to more than {limit:,} bytes (refused as a "
+                        "decompression bomb)",
+                    )
+                pos += chunk
+        except zlib.error:
+            continue  # not valid Flate data: PDFium reports or repairs it
 
 
 _PDFIUM_ERRORS = {
@@ -520,7 +580,7 @@ def digitize_input(dig, path: str | os.PathLike) -> Iterator[InputPage]:
 
 def _digitize_pdf_page(dig, path: Path, k: int, label: str):
     """``(Digitized, image)`` of page ``k``: vector when the paths are an ECG, else raster."""
-    doc = open_pdf(path)
+    doc = open_pdf(path, check_streams=False)  # checked when the pages were counted
     try:
         return _digitize_doc_page(dig, doc, k, label)
     finally:

@@ -165,3 +165,17 @@ def encrypted_pdf_bytes() -> bytes:
         b"/ID [<00112233445566778899aabbccddeeff> <00112233445566778899aabbccddeeff>] "
     )
     return pdf_bytes([b"0 0 m 100 100 l S"], trailer_extra=enc)
+
+
+def content_bomb_pdf_bytes(decoded_mb: int = 300) -> bytes:
+    """One page whose Flate content stream is a few hundred kilobytes that inflate to
+    ``decoded_mb`` MiB of spaces."""
+    z = zlib.compressobj(9)
+    block = b" " * 2**20
+    data = b"".join(z.compress(block) for _ in range(decoded_mb)) + z.flush()
+    out = pdf_bytes([b"X" * len(data)])
+    plain = b"<< /Length %d >>" % len(data)
+    return out.replace(
+        plain + b"\nstream\n" + b"X" * len(data),
+        b"<< /Length %d /Filter /FlateDecode >>" % len(data) + b"\nstream\n" + data,
+    )

@@ -10,7 +10,13 @@ import numpy as np
 import pytest
 import wfdb
 from helpers import ecg_like
-from pdf_pages import encrypted_pdf_bytes, image_bomb_pdf_bytes, pdf_bytes, vector_ecg_pdf
+from pdf_pages import (
+    content_bomb_pdf_bytes,
+    encrypted_pdf_bytes,
+    image_bomb_pdf_bytes,
+    pdf_bytes,
+    vector_ecg_pdf,
+)
 
 from digitizer.__main__ import main as digitize_main
 from digitizer.io import ImageError
@@ -227,6 +233,7 @@ BAD_PDFS = {
     "huge_page": (lambda: pdf_bytes([b""], media=(5000, 5000)), "mm a side"),
     "render_bomb": (lambda: pdf_bytes([b""], media=(2800, 2800)), "pixels at 300 dpi"),
     "image_bomb": (image_bomb_pdf_bytes, "embedded image of 20000x20000"),
+    "content_bomb": (content_bomb_pdf_bytes, "decompression bomb"),
     "not_a_pdf": (lambda: b"\x89PNG\r\n\x1a\n" + bytes(100), "not a PDF"),
     "empty": (lambda: b"", "empty file"),
 }
