@@ -319,3 +319,29 @@ def test_evaluation_digitizes_pdfs_page_by_page(tmp_path: Path) -> None:
     res = E.digitize_images(images, tmp_path / "pred", checkpoint="ink", progress=False)
     assert sorted(res.written) == ["one", "two_p1", "two_p2"]
     assert list(res.errors) == ["bad"] and "truncated" in res.errors["bad"]
+
+
+@pytest.mark.parametrize("profile", ["eik", "ge", "philips", "web"])
+def test_independent_makers_vector_pdfs(tmp_path: Path, ink, profile: str) -> None:
+    """The independent page maker's vector PDFs (scripts/foreign_pages.py, its own printing
+    conventions): exact when every sample is a vertex; as matplotlib writes them by default
+    (path simplification drops vertices up to 1/9 pt off the curve) about 27 dB."""
+    import sys
+
+    import matplotlib
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+    import foreign_pages as fp
+
+    sig = _signal(20)
+    page = fp.draw_page(sig.astype(np.float32), FS, profile, seed=3, dpi=50)
+    scores = {}
+    for simplify in (False, True):
+        stem = tmp_path / f"{profile}_{simplify}"
+        with matplotlib.rc_context({"path.simplify": simplify}):
+            page.save(stem, pdf=True)
+        rec = _read(stem.with_suffix(".pdf"), ink).record
+        assert rec.source == "vector"
+        assert rec.layout == page.meta["layout"].replace("3x4_0r", "3x4")
+        scores[simplify] = float(np.mean(_snrs(page.truth, rec.signal)))
+    assert scores[False] > 60.0 and scores[True] > 20.0, scores
