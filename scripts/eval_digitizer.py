@@ -244,7 +244,11 @@ def eval_foreign(num: int, seed: int, checkpoint: str | None, gallery: Path | No
     rows, tiles = [], []
     specs = _foreign_pages(num, seed)
     for spec in tqdm(specs, desc="foreign", unit="page"):
-        sig, fs = fp.read_record(spec["record"], digital_uv=True)
+        try:
+            sig, fs = fp.read_record(spec["record"], digital_uv=True)
+        except ValueError as exc:  # names the file; the other pages go on
+            tqdm.write(f"error: page {spec['k']}: {exc}")
+            continue
         page = fp.draw_page(sig, fs, spec["profile"], spec["seed"], spec["dpi"], spec["layout"])
         dig.fs, dig.num_samples = fs, page.truth.shape[1]
         for variant in ("clean", "artifacts"):
