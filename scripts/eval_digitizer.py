@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import csv
 import json
 import math
 import platform
@@ -220,7 +221,7 @@ def best_lag_snr_db(ref: np.ndarray, est: np.ndarray, max_lag: int) -> tuple[flo
         else:
             shifted[-lag:] = est[: n + lag]
         v = snr_db(ref, shifted)
-        if np.isfinite(v) and v > best:
+        if not np.isnan(v) and v > best:  # +inf: a perfect match
             best, best_lag = v, lag
     return best, best_lag
 
@@ -237,15 +238,21 @@ def _foreign_pages(num: int, seed: int) -> list[dict]:
              "seed": seed * 100_000 + k} for k in range(num)]  # fmt: skip
 
 
-def eval_foreign(num: int, seed: int, checkpoint: str | None, gallery: Path | None) -> dict:
+def eval_foreign(num: int, seed: int, checkpoint: str | None, gallery: Path | None,
+                 out_dir: Path | None = None) -> dict:  # fmt: skip
     """The digitizer on ``num`` clean pages of the independent page maker and the same pages
     with its artifacts, every profile and layout; scored against the page's truth (NaN where
     the page shows nothing; a lead left out scores 0 dB). Also the SNR at each lead's best
-    shift within 0.25 s (timing errors vs the rest)."""
+    shift within 0.25 s (timing errors vs the rest). ``out_dir`` gets ``per_lead.csv``."""
     dig = Digitizer(checkpoint=checkpoint)
     rows, tiles = [], []
-    for spec in tqdm(_foreign_pages(num, seed), desc="foreign", unit="page"):
-        sig, fs = fp.read_record(spec["record"], digital_uv=True)
+    specs = _foreign_pages(num, seed)
+    for spec in tqdm(specs, desc="foreign", unit="page"):
+        try:
+            sig, fs = fp.read_record(spec["record"], digital_uv=True)
+        except ValueError as exc:  # names the file; the other pages go on
+            tqdm.write(f"error: page {spec['k']}: {exc}")
+            continue
         page = fp.draw_page(sig, fs, spec["profile"], spec["seed"], spec["dpi"], spec["layout"])
         dig.fs, dig.num_samples = fs, page.truth.shape[1]
         for variant in ("clean", "artifacts"):
@@ -271,21 +278,35 @@ def eval_foreign(num: int, seed: int, checkpoint: str | None, gallery: Path | No
                              "dpi": round(spec["dpi"], 1), "snr_db": s, "best_lag_snr_db": b,
                              "lag_ms": 1000.0 * lag / fs, "ppm_err_pct": ppm_err,
                              "layout_ok": layout_ok, "error": problem})  # fmt: skip
-            if gallery is not None and spec["k"] < len(fp.profile_layouts()):
+            first = spec["k"] == min(q["k"] for q in specs if q["profile"] == spec["profile"])
+            if gallery is not None and first and (variant == "clean" or spec["k"] in (0, 7)):
                 tiles.append((f"{spec['profile']} {spec['layout']} {variant}", img))
     out = _foreign_summary(rows)
     _foreign_table(out, dig.segmenter.name)
+    if out_dir is not None:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        with (out_dir / "per_lead.csv").open("w", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=list(rows[0]))
+            w.writeheader()
+            w.writerows(rows)
+        print(f"per lead: {out_dir / 'per_lead.csv'}")
     if gallery is not None:
         _foreign_gallery(tiles, gallery)
     return out
 
 
+def _median_or_nan(values: list[float]) -> float:
+    return float(np.median(values)) if values else float("nan")
+
+
 def _summarise(rs: list[dict]) -> dict:
+    """Means over leads; the lag is the median over the leads read at all (>= 3 dB at their
+    best lag), so that leads that were not read do not pull it to 0."""
     snr = np.array([r["snr_db"] for r in rs], float)
     snr = np.where(np.isnan(snr), 0.0, snr)  # no finite score (e.g. a flat lead): 0 dB
     return {"leads": len(rs), "snr_db": float(np.mean(snr)),
             "best_lag_snr_db": float(np.nanmean([r["best_lag_snr_db"] for r in rs])),
-            "median_lag_ms": float(np.median([r["lag_ms"] for r in rs])),
+            "median_lag_ms": _median_or_nan([r["lag_ms"] for r in rs if r["best_lag_snr_db"] >= 3]),
             "pct_below_0db": float(100.0 * np.mean(snr < 0.0)),
             "grid_within_2pct": float(np.mean(np.abs([r["ppm_err_pct"] for r in rs]) < 2.0)),
             "layout_correct": float(np.mean([r["layout_ok"] for r in rs]))}  # fmt: skip
@@ -332,7 +353,7 @@ def _foreign_table(out: dict, segmenter: str) -> None:
         print(f"  error: page {e}")
 
 
-def _foreign_gallery(tiles: list[tuple[str, np.ndarray]], path: Path, width: int = 640) -> None:
+def _foreign_gallery(tiles: list[tuple[str, np.ndarray]], path: Path, width: int = 600) -> None:
     """A contact sheet of the given pages (two per row), each ``width`` px wide."""
     from PIL import Image, ImageDraw
 
@@ -340,8 +361,10 @@ def _foreign_gallery(tiles: list[tuple[str, np.ndarray]], path: Path, width: int
     for title, img in tiles:
         im = Image.fromarray(img)
         im = im.resize((width, round(im.height * width / im.width)), Image.LANCZOS)
-        ImageDraw.Draw(im).text((6, 4), title, fill=(200, 0, 0))
-        thumbs.append(im)
+        tile = Image.new("RGB", (width, im.height + 16), (255, 255, 255))
+        tile.paste(im, (0, 16))
+        ImageDraw.Draw(tile).text((4, 2), title, fill=(0, 0, 0))
+        thumbs.append(tile)
     cols = 2
     rows = [thumbs[i : i + cols] for i in range(0, len(thumbs), cols)]
     heights = [max(t.height for t in r) + 6 for r in rows]
@@ -352,7 +375,7 @@ def _foreign_gallery(tiles: list[tuple[str, np.ndarray]], path: Path, width: int
             sheet.paste(t, (c * (width + 6), y))
         y += h
     path.parent.mkdir(parents=True, exist_ok=True)
-    sheet.save(path, optimize=True)
+    sheet.quantize(colors=128, dither=Image.Dither.NONE).save(path, optimize=True)  # small file
     print(f"gallery: {path}")
 
 
@@ -499,6 +522,12 @@ def main() -> None:
         default=Path(__file__).resolve().parent.parent / "docs" / "gallery_foreign.png",
         help="foreign task: where to write a contact sheet of some pages ('' = none)",
     )
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=Path("outputs/eval_foreign"),
+        help="foreign task: folder for per_lead.csv",
+    )
     p.add_argument("--dpi", type=float, default=200.0, help="gtmask task: page resolution")
     p.add_argument(
         "--lowpass",
@@ -518,7 +547,8 @@ def main() -> None:
     elif a.task == "segmenter":
         res = eval_segmenter(num, a.seed, a.checkpoint or "ink")
     elif a.task == "foreign":
-        res = eval_foreign(num, a.seed, a.checkpoint, a.gallery if str(a.gallery) else None)
+        gallery = a.gallery if str(a.gallery) else None
+        res = eval_foreign(num, a.seed, a.checkpoint, gallery, a.out)
     elif a.task == "pdf":
         res = eval_pdf(num, a.seed, a.checkpoint)
     else:

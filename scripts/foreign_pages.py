@@ -21,8 +21,11 @@ Profiles (:data:`PROFILES`), each a set of printing conventions (:class:`Profile
 - ``philips``: a Philips-like cart. Pulse at the END of each row; labels under the trace; full
   vertical lines between columns; black or dark grey grid with heavy major lines; 12x1 pages
   at 5 mm/mV.
-- ``web``: a plain web/PDF export. No pulse; no rhythm strip; the page is cropped to the grid;
-  each label beside (left of) its panel, with room left for it; blue or brown grid; thick traces.
+- ``web``: a plain web/PDF export. No pulse; 3x4 without a rhythm strip; the page is cropped to
+  the grid; each label beside (left of) its panel, with room left for it; blue or brown grid;
+  thick traces.
+
+Any profile draws any layout; a profile's own layouts are those the evaluation cycles through.
 
 Layouts: ``3x4`` (+ rhythm II), ``3x4_3r`` (+ II, V1, V5), ``3x4_0r`` (no rhythm), ``6x2``,
 ``12x1``. Time windows are clinical: a 3x4 row's panels show 0-2.5, 2.5-5, 5-7.5 and 7.5-10 s,
@@ -30,7 +33,9 @@ Layouts: ``3x4`` (+ rhythm II), ``3x4_3r`` (+ II, V1, V5), ``3x4_0r`` (no rhythm
 
 Coordinates: the plan is in mm from the page's top-left corner. Image pixel centres are at
 integer coordinates: a point at ``(x_mm, y_mm)`` is at pixel ``(x_mm * ppm - 0.5,
-y_mm * ppm - 0.5)`` with ``ppm = dpi / 25.4``.
+y_mm * ppm - 0.5)`` with ``ppm = dpi / 25.4``. The PDF page is the paper (``meta["paper_mm"]``)
+with the same mm coordinates: ``x_pt = x_mm * 72 / 25.4``, ``y_pt = (paper_h - y_mm) * 72 / 25.4``
+(PDF y up).
 
 CLI: ``python scripts/foreign_pages.py --out DIR --num N --seed S [--artifacts] [--pdf]``.
 """
@@ -414,7 +419,8 @@ def draw_page(
         profile: one of :data:`PROFILES`.
         seed: every random choice (layout if not given, paper, colours, widths, fonts, margins).
         dpi: image resolution (the PDF is vector).
-        layout: one of the profile's layouts; ``None`` draws one from ``seed``.
+        layout: any of :data:`LAYOUTS`; ``None`` draws one of the profile's own layouts
+            (:attr:`Profile.layouts`, those the evaluation cycles through) from ``seed``.
 
     Returns:
         The page; see :class:`ForeignPage`.
@@ -430,8 +436,8 @@ def draw_page(
     rng = np.random.default_rng([seed, 0xECF])
     if layout is None:
         layout = str(rng.choice(prof.layouts))
-    elif layout not in prof.layouts:
-        raise ValueError(f"profile {profile!r} draws {prof.layouts}, not {layout!r}")
+    elif layout not in LAYOUTS:
+        raise ValueError(f"unknown layout {layout!r}; choose from {LAYOUTS}")
     rows = _panels(layout)
     n_rows = len(rows)
     n_t = sig.shape[1]
@@ -465,11 +471,13 @@ def draw_page(
         x_pulse = gap_s * SPEED_MM_S
         x_start = x_pulse + pulse_mm
         pitch = page_h / (n_rows + 2)
-        n_rhythm = sum(1 for r in rows if len(r) == 1 and r[0][2] - r[0][1] == ROW_SECONDS)
-        n_rhythm = n_rhythm if layout.startswith("3x4") else 0
+        n_rhythm = {"3x4": 1, "3x4_3r": 3}.get(layout, 0)
         n_lead = n_rows - n_rhythm
-        base_up = [pitch / 2 + pitch * (n_lead - r) for r in range(n_lead)]
-        base_up += [pitch / 2 + 3.0 - k * pitch for k in range(n_rhythm)]
+        # heights above the page's bottom edge: the (last) rhythm strip 3 mm over half a row,
+        # each further row one pitch higher
+        above = max(n_rhythm - 1, 0)
+        base_up = [pitch / 2 + pitch * (n_lead - r + above) for r in range(n_lead)]
+        base_up += [pitch / 2 + 3.0 + pitch * (n_rhythm - 1 - j) for j in range(n_rhythm)]
         baselines = [page_h - b for b in base_up]
         grid_box = (0.0, 0.0, page_w, page_h)
         grid_origin = (0.0, page_h)

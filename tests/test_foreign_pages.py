@@ -98,12 +98,13 @@ def _expected_windows(layout: str) -> dict[str, list[tuple[float, float]]]:
     return {n: [(0.0, 10.0)] for n in fp.LEAD_NAMES}
 
 
-@pytest.mark.parametrize("profile,layout", fp.profile_layouts())
+@pytest.mark.parametrize("profile", fp.PROFILES)
+@pytest.mark.parametrize("layout", fp.LAYOUTS)
 def test_nan_pattern_matches_the_layout(profile: str, layout: str) -> None:
     fs, t = 500.0, 6000  # 12 s: the page shows the first 10 s only
     time = np.arange(t) / fs
     sig = 0.3 * np.sin(2 * np.pi * 1.1 * time)[None] * np.linspace(0.5, 1.5, 12)[:, None]
-    page = fp.draw_page(sig, fs, profile, seed=0, dpi=150, layout=layout)
+    page = fp.draw_page(sig, fs, profile, seed=0, dpi=100, layout=layout)
     assert page.truth.shape == (12, t) and page.truth.dtype == np.float32
     for name, windows in _expected_windows(layout).items():
         want = np.zeros(t, bool)
@@ -214,3 +215,37 @@ def test_truth_positions_are_subpixel_exact(profile: str, layout: str) -> None:
                 dx.append((w * cols).sum() / w.sum() - xe)
     assert len(dy) > 20 and len(dx) > 20
     assert abs(np.median(dy)) < 0.15 and abs(np.median(dx)) < 0.15, (np.median(dy), np.median(dx))
+
+
+def test_eval_best_lag_finds_a_late_reading() -> None:
+    import eval_digitizer as ed
+
+    rng = np.random.default_rng(0)
+    ref = np.convolve(rng.normal(size=3000), np.ones(25) / 25, mode="same")
+    ref[:500] = np.nan  # not shown
+    late = np.full_like(ref, np.nan)
+    late[20:] = ref[:-20]  # read 20 samples late
+    best, lag = ed.best_lag_snr_db(ref, late, max_lag=50)
+    assert lag == 20 and best > 100  # exact once shifted back
+    assert ed.snr_db(ref, late) < 5
+    _, lag_none = ed.best_lag_snr_db(ref, np.full_like(ref, np.nan), max_lag=50)
+    assert lag_none == 0
+
+
+def test_cli_names_a_bad_record_and_goes_on(tmp_path: Path) -> None:
+    import shutil
+
+    recs = tmp_path / "recs"
+    recs.mkdir()
+    for suffix in (".hea", ".dat"):
+        shutil.copy(LUDB / f"1{suffix}", recs / f"1{suffix}")
+    (recs / "2.hea").write_text("garbage\n")
+    out = subprocess.run(
+        [sys.executable, str(SCRIPTS / "foreign_pages.py"), "--records", str(recs), "--out",
+         str(tmp_path / "out"), "--num", "2", "--dpi", "80", "--pdf"],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert out.returncode == 1
+    assert "2.hea" in out.stderr and "Traceback" not in out.stderr
+    assert len(list((tmp_path / "out").glob("*.png"))) == 1
+    assert len(list((tmp_path / "out").glob("*.pdf"))) == 1
