@@ -203,7 +203,8 @@ def _check_streams(path: Path, limit: int = MAX_STREAM_BYTES) -> None:
             while not z.eof and pos < len(data):
                 out = z.decompress(data[pos : pos + chunk], 1 << 20)
                 total += len(out)
-                while z.unconsumed_tail and total <= limit:
+                # bytes past the end of the Flate data stay in unconsumed_tail once eof is set
+                while z.unconsumed_tail and not z.eof and total <= limit:
                     out = z.decompress(z.unconsumed_tail, 1 << 20)
                     total += len(out)
                 if total > limit:

@@ -253,6 +253,18 @@ def test_bad_pdf_is_refused_with_its_reason(tmp_path: Path, name: str) -> None:
     assert grown_mb < 200  # refused before anything big was decoded or rendered
 
 
+def test_large_but_honest_stream_is_measured_and_read(tmp_path: Path) -> None:
+    """A 5 MiB content stream (the bomb check inflates it in capped steps and must stop at the
+    end of the Flate data) opens quickly and is not refused."""
+    import time
+
+    path = tmp_path / "big_stream.pdf"
+    path.write_bytes(content_bomb_pdf_bytes(decoded_mb=5))
+    t0 = time.perf_counter()
+    open_pdf(path).close()
+    assert time.perf_counter() - t0 < 10.0
+
+
 def test_batch_goes_on_past_bad_pdfs(tmp_path: Path, capsys) -> None:
     good = tmp_path / "good.pdf"
     vector_ecg_pdf(good, _signal(9), FS, layout="12x1")
