@@ -1,12 +1,14 @@
-"""``python -m digitizer IMAGE [IMAGE ...] --out DIR [--fs 500] [--num-samples 5000]
-[--checkpoint PATH] [--overlay] [--keep-uncertain]``
+"""``python -m digitizer IMAGE_OR_PDF [...] --out DIR [--fs 500] [--num-samples 5000]
+[--checkpoint ink|unet|PATH] [--overlay] [--keep-uncertain]``
 
-Writes, per image, ``DIR/STEM.hea`` + ``STEM.dat`` (12 leads ``I II III aVR aVL aVF V1..V6``, mV,
-NaN where the page shows nothing or the lead's confidence is under the threshold; per-lead
-confidence in the header comments) and ``DIR/STEM.json`` (``{"layout", "source", "leads":
-[{"name", "confidence", ...}], "warnings"}``); with ``--overlay`` also ``DIR/STEM_overlay.png``.
-A file that cannot be read gets an ``error: <file>: <problem>`` line and the others are still
-processed; the exit code is 1 if any image failed, 0 otherwise.
+Writes, per image or one-page PDF (``STEM_p1..pN`` for an N-page PDF; vector pages are read
+from their drawing paths, see :mod:`digitizer.pdf`), ``DIR/STEM.hea`` + ``STEM.dat`` (12 leads
+``I II III aVR aVL aVF V1..V6``, mV, NaN where the page shows nothing or the lead's confidence
+is under the threshold; per-lead confidence in the header comments) and ``DIR/STEM.json``
+(``{"layout", "source", "leads": [{"name", "confidence", ...}], "warnings"}``); with
+``--overlay`` also ``DIR/STEM_overlay.png``. A file (or PDF page) that cannot be read gets an
+``error: <file>: <problem>`` line and the others are still processed; the exit code is 1 if
+any input failed, 0 otherwise.
 """
 
 from __future__ import annotations
@@ -19,7 +21,8 @@ import cv2
 from tqdm import tqdm
 
 from .confidence import CONFIDENCE_THRESHOLD
-from .io import ImageError, header_comments, read_image, write_record, write_report
+from .io import header_comments, write_record, write_report
+from .pdf import input_pages
 from .pipeline import Digitizer
 
 
@@ -27,7 +30,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m digitizer", description="ECG image -> 12-lead WFDB record"
     )
-    p.add_argument("images", nargs="+", type=Path, help="PNG/JPEG (any Pillow format) pages")
+    p.add_argument(
+        "images",
+        nargs="+",
+        type=Path,
+        help="PNG/JPEG (any Pillow format) pages or PDFs (an N-page PDF gives STEM_p1..pN)",
+    )
     p.add_argument("--out", required=True, type=Path, help="output folder")
     p.add_argument("--fs", type=float, default=500.0, help="output sampling rate (Hz)")
     p.add_argument("--num-samples", type=int, default=5000, help="output length (samples)")
@@ -59,8 +67,10 @@ def main(argv: list[str] | None = None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     failed = 0
     stems: set[str] = set()
-    for path in tqdm(args.images, desc="digitizing", unit="page", disable=len(args.images) < 2):
-        stem = path.stem
+    # every input becomes pages (an image: one; a PDF: STEM or STEM_p1..pN), read one by one
+    inputs = tqdm(args.images, desc="digitizing", unit="file", disable=len(args.images) < 2)
+    for page in (page for path in inputs for page in input_pages(dig, path)):
+        stem, path = page.stem, page.label
         if stem in stems:
             print(
                 f"error: {path}: another input already wrote {stem}.hea; skipped", file=sys.stderr
@@ -68,17 +78,11 @@ def main(argv: list[str] | None = None) -> int:
             failed += 1
             continue
         stems.add(stem)
-        try:
-            image = read_image(path)
-            rec = dig.digitize(image)
-        except ImageError as err:
-            print(f"error: {err}", file=sys.stderr)
+        if page.read().error is not None:
+            print(f"error: {page.error}", file=sys.stderr)
             failed += 1
             continue
-        except Exception as err:  # noqa: BLE001 - one bad page must not stop the batch
-            print(f"error: {path}: digitizer failed ({type(err).__name__}: {err})", file=sys.stderr)
-            failed += 1
-            continue
+        image, rec = page.image, page.record
         report = rec.report()
         write_record(args.out / stem, rec.signal, rec.fs, header_comments(report))
         write_report(args.out / stem, report)

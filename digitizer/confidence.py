@@ -112,3 +112,15 @@ def lead_confidence(report: LeadReport) -> float:
     c *= 1.0 if report.amplitude == "ok" else 0.3
     c *= report.physics
     return float(np.clip(c, 0.0, 1.0))
+
+
+def finish_reports(signal: np.ndarray, reports: list[LeadReport], leads: tuple[str, ...]) -> None:
+    """Add the physics factor (:func:`einthoven_agreement`) to ``reports`` and compute every
+    found lead's confidence, in place. ``signal`` ``[12, T]`` mV, ``reports`` in lead order."""
+    physics = einthoven_agreement(signal, leads)
+    chest = float(np.mean(list(physics.values()))) if physics else 1.0
+    for r in reports:
+        if r.row is None:
+            continue
+        r.physics = physics.get(r.name, chest if r.name.startswith("V") else 1.0)
+        r.confidence = lead_confidence(r)

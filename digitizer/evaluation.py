@@ -78,7 +78,7 @@ __all__ = [
 
 #: Sidecar JSON keys that become record tags (group columns).
 TAG_KEYS: tuple[str, ...] = ("preset", "layout")
-IMAGE_SUFFIXES: tuple[str, ...] = (".png", ".jpg", ".jpeg")
+IMAGE_SUFFIXES: tuple[str, ...] = (".png", ".jpg", ".jpeg", ".pdf")
 #: The delineator's own error (README "Scoring", ``scripts/delineation_floor.py``), ms.
 DELINEATOR_FLOOR: dict[str, Any] = {
     "method": "neurokit2 dwt",
@@ -227,8 +227,9 @@ def find_records(folder: str | os.PathLike) -> tuple[dict[str, Path], dict[str, 
 
 
 def find_images(folder: str | os.PathLike) -> tuple[dict[str, Path], dict[str, list[Path]]]:
-    """Images (``.png .jpg .jpeg``, any case) under ``folder`` (recursive), by stem; files named
-    ``*_overlay.*`` (the digitizer's own overlays) are not inputs and are left out.
+    """Images (``.png .jpg .jpeg .pdf``, any case) under ``folder`` (recursive), by stem; files
+    named ``*_overlay.*`` (the digitizer's own overlays) are not inputs and are left out. An
+    N-page PDF is one entry here; :func:`digitize_images` writes its pages as ``STEM_p1..pN``.
 
     Returns:
         ``({stem: path}, {stem: [paths]} for stems found twice)``.
@@ -864,7 +865,9 @@ def digitize_images(
     digitizer_factory: Callable[..., Any] | None = None,
 ) -> DigitizeResult:
     """Digitize every image under ``images_dir`` (see :func:`find_images`) into
-    ``out_dir/STEM.hea``/``.dat`` (and ``STEM_overlay.png`` with ``overlay``).
+    ``out_dir/STEM.hea``/``.dat`` (and ``STEM_overlay.png`` with ``overlay``); a PDF gives
+    ``STEM`` (one page) or ``STEM_p1..pN`` (see :func:`digitizer.pdf.input_pages`), which pair
+    with truth records of those names.
 
     An image that fails (unreadable file, digitizer error) is recorded in ``errors`` with the
     message and the loop goes on; two images with one stem are both refused.
@@ -888,26 +891,46 @@ def digitize_images(
     dig = digitizer_factory(checkpoint=checkpoint, fs=fs, num_samples=num_samples, device=device)
     items = sorted(images.items(), key=lambda kv: _natural_key(kv[0]))
     for stem, path in tqdm(items, desc="digitize", unit="image", disable=not progress):
+        if path.suffix.lower() == ".pdf":
+            from digitizer.pdf import input_pages
+
+            for page in input_pages(dig, path):
+                if page.read().error is not None:
+                    result.errors[page.stem] = str(page.error)
+                    continue
+                _store_page(result, out, page.stem, path, dig, page.record, overlay,
+                            lambda page=page: page.image)  # fmt: skip
+            continue
         try:
             rec = dig.digitize_file(path)
-            signal = np.asarray(rec.signal, dtype=np.float64)
-            names = _canonical(list(rec.sig_name))
-            order = [names.index(n) for n in LEADS] if set(LEADS) <= set(names) else None
-            if order is None or signal.shape[0] != len(names):
-                raise ValueError(f"digitizer returned leads {list(rec.sig_name)}")
-            write_record(out / stem, signal[order], float(rec.fs))
-            if overlay:
-                image = read_image(path)
-                cv2.imwrite(
-                    str(out / f"{stem}_overlay.png"),
-                    np.ascontiguousarray(dig.overlay(image, rec)[:, :, ::-1]),
-                )
         except Exception as exc:  # noqa: BLE001 - one bad image must not stop the others
             named = hasattr(exc, "problem")  # ImageError / RecordError already name the file
             result.errors[stem] = str(exc) if named else f"{path}: {type(exc).__name__}: {exc}"
             continue
-        result.written.append(stem)
-        result.notes[stem] = [f"digitizer: {w}" for w in (rec.warnings or [])]
-        if getattr(rec, "layout", None):
-            result.tags[stem] = {"detected_layout": str(rec.layout)}
+        _store_page(result, out, stem, path, dig, rec, overlay, lambda path=path: read_image(path))
     return result
+
+
+def _store_page(result: DigitizeResult, out: Path, stem: str, path: Path, dig: Any, rec: Any,
+                overlay: bool, image: Callable[[], np.ndarray]) -> None:  # fmt: skip
+    """Write one digitized page as ``out/STEM`` (and its overlay); record it in ``result``."""
+    try:
+        signal = np.asarray(rec.signal, dtype=np.float64)
+        names = _canonical(list(rec.sig_name))
+        order = [names.index(n) for n in LEADS] if set(LEADS) <= set(names) else None
+        if order is None or signal.shape[0] != len(names):
+            raise ValueError(f"digitizer returned leads {list(rec.sig_name)}")
+        write_record(out / stem, signal[order], float(rec.fs))
+        if overlay:
+            cv2.imwrite(
+                str(out / f"{stem}_overlay.png"),
+                np.ascontiguousarray(dig.overlay(image(), rec)[:, :, ::-1]),
+            )
+    except Exception as exc:  # noqa: BLE001 - one bad image must not stop the others
+        named = hasattr(exc, "problem")  # ImageError / RecordError already name the file
+        result.errors[stem] = str(exc) if named else f"{path}: {type(exc).__name__}: {exc}"
+        return
+    result.written.append(stem)
+    result.notes[stem] = [f"digitizer: {w}" for w in (rec.warnings or [])]
+    if getattr(rec, "layout", None):
+        result.tags[stem] = {"detected_layout": str(rec.layout)}

@@ -24,13 +24,7 @@ import torch
 from ecgsynth.layout import LEADS
 
 from .calibration import find_pulses_in_ink, isoelectric_level, refine_pulses, row_time_axis
-from .confidence import (
-    CONFIDENCE_THRESHOLD,
-    LeadReport,
-    amplitude_check,
-    einthoven_agreement,
-    lead_confidence,
-)
+from .confidence import CONFIDENCE_THRESHOLD, LeadReport, amplitude_check, finish_reports
 from .grid import GridEstimate, detect_grid
 from .io import read_image
 from .layout import PageLayout, Row, detect_layout
@@ -304,7 +298,6 @@ class Digitizer:
                     calibration=calibration, timing=timing, layout=layout.kind,
                     amplitude=amplitude_check(values),
                 )  # fmt: skip
-                report.confidence = lead_confidence(report)
                 found[lead].append((seconds / k, values, report))
         out = np.full((len(LEADS), n), np.nan, dtype=np.float32)
         reports = [LeadReport(name) for name in LEADS]
@@ -314,13 +307,7 @@ class Digitizer:
                 out[i, fill] = values[fill]
                 if j == 0:
                     reports[i] = report  # the longest panel speaks for the lead
-        physics = einthoven_agreement(out, LEADS)
-        if physics:
-            chest = float(np.mean(list(physics.values())))
-            for r in reports:
-                if r.row is not None:
-                    r.physics = physics.get(r.name, chest if r.name.startswith("V") else 1.0)
-                    r.confidence = lead_confidence(r)
+        finish_reports(out, reports, LEADS)
         return out, reports
 
     # -- presentation -------------------------------------------------------------------------

@@ -28,6 +28,12 @@ def build_parser() -> argparse.ArgumentParser:
         default="standard",
         help="printing conventions: standard (classic page) or random (drawn per page)",
     )
+    ex.add_argument(
+        "--format",
+        choices=["png", "pdf"],
+        default="png",
+        help="page image as NAME.png, or NAME.pdf (a raster PDF of the paper's size)",
+    )
     ex.add_argument("--device", default="cpu", help="cpu | cuda | cuda:N")
     ex.add_argument("--batch", type=int, default=8, help="pages rendered together")
     ex.add_argument(

@@ -13,6 +13,7 @@ import json
 import math
 import sys
 import warnings
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,8 +24,10 @@ import wfdb
 from tqdm import tqdm
 
 from .dataset import ECGPageSet
-from .layout import LEADS
+from .layout import LEADS, PAPER_SIZES_MM
 from .sources import RecordError, RecordWarning, WfdbSource, default_source
+
+IMAGE_FORMATS = ("png", "pdf")
 
 
 @dataclass
@@ -50,10 +53,17 @@ def export(
     paper: str = "letter",
     progress: bool = True,
     conventions: str = "standard",
+    image_format: str = "png",
 ) -> ExportReport:
     """Write pages ``0 .. num-1`` of ``ECGPageSet(num, ..., seed=seed)`` into ``out``.
+
     ``conventions``: ``standard`` (classic pages) or ``random`` (printing conventions drawn per
-    page, as in the training stream)."""
+    page, as in the training stream). ``image_format``: ``png`` writes ``NAME.png``; ``pdf``
+    writes ``NAME.pdf``, a raster PDF page of the paper's physical size holding the same pixels
+    (lossless).
+    """
+    if image_format not in IMAGE_FORMATS:
+        raise ValueError(f"unknown image format {image_format!r}; choose one of {IMAGE_FORMATS}")
     out = Path(out)
     report = ExportReport()
     with warnings.catch_warnings(record=True) as caught:
@@ -67,7 +77,7 @@ def export(
             batch = pages.render_batch(indices, device)
             for k, i in enumerate(indices):
                 name = f"ecg_{i:05d}"
-                _write_page(out / name, batch, k, seed, i, preset, mask_unplotted)
+                _write_page(out / name, batch, k, seed, i, preset, mask_unplotted, image_format)
                 report.written.append(name)
     report.problems = list(dict.fromkeys(str(w.message) for w in caught if _is_input_problem(w)))
     return report
@@ -79,12 +89,16 @@ def _is_input_problem(w: warnings.WarningMessage) -> bool:
 
 
 def _write_page(stem: Path, batch: dict, k: int, seed: int, index: int, preset: str,
-                mask_unplotted: bool) -> None:  # fmt: skip
-    """Write the PNG, JSON and WFDB files of page ``k`` of ``batch``."""
+                mask_unplotted: bool, image_format: str = "png") -> None:  # fmt: skip
+    """Write the PNG (or PDF), JSON and WFDB files of page ``k`` of ``batch``."""
     image = (batch["image"][k].clamp(0, 1) * 255).round().to(torch.uint8)
-    cv2.imwrite(str(stem.with_suffix(".png")), image.permute(1, 2, 0).cpu().numpy()[:, :, ::-1])
-
+    rgb = image.permute(1, 2, 0).cpu().numpy()
     meta = batch["meta"][k]
+    if image_format == "pdf":
+        write_image_pdf(stem.with_suffix(".pdf"), rgb, PAPER_SIZES_MM[meta["paper"]])
+    else:
+        cv2.imwrite(str(stem.with_suffix(".png")), rgb[:, :, ::-1])
+
     points = batch["points"][k].cpu().numpy()
     leads = []
     for panel in meta["panels"]:
@@ -131,6 +145,39 @@ def _write_page(stem: Path, batch: dict, k: int, seed: int, index: int, preset: 
     write_wfdb(stem, signal, meta["fs"])
 
 
+def write_image_pdf(path: Path, rgb: np.ndarray, size_mm: tuple[float, float]) -> None:
+    """Write ``rgb`` ``uint8 [H, W, 3]`` as a one-page raster PDF: the page is ``size_mm``
+    ``(width, height)`` (the paper's physical size) and the image fills it, its pixels stored
+    losslessly (Flate). Deterministic: the same pixels give the same bytes."""
+    h, w = rgb.shape[:2]
+    w_pt, h_pt = size_mm[0] / 25.4 * 72.0, size_mm[1] / 25.4 * 72.0
+    pixels = zlib.compress(np.ascontiguousarray(rgb, dtype=np.uint8).tobytes(), 6)
+    content = f"q {w_pt:.4f} 0 0 {h_pt:.4f} 0 0 cm /Im0 Do Q".encode()
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 {w_pt:.4f} {h_pt:.4f}] /Contents 4 0 R "
+        "/Resources << /XObject << /Im0 5 0 R >> >> >>".encode(),
+        b"<< /Length %d >>\nstream\n" % len(content) + content + b"\nendstream",
+        f"<< /Type /XObject /Subtype /Image /Width {w} /Height {h} /ColorSpace /DeviceRGB "
+        f"/BitsPerComponent 8 /Filter /FlateDecode /Length {len(pixels)} >>\nstream\n".encode()
+        + pixels
+        + b"\nendstream",
+    ]
+    out = bytearray(b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n")
+    offsets = []
+    for i, body in enumerate(objects):
+        offsets.append(len(out))
+        out += f"{i + 1} 0 obj\n".encode() + body + b"\nendobj\n"
+    xref = len(out)
+    out += f"xref\n0 {len(objects) + 1}\n0000000000 65535 f \n".encode()
+    out += b"".join(f"{off:010d} 00000 n \n".encode() for off in offsets)
+    out += (
+        f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n".encode()
+    )
+    path.write_bytes(bytes(out))
+
+
 def write_wfdb(stem: Path, signal: np.ndarray, fs: float) -> None:
     """Write ``signal`` ``[12, T]`` (mV, NaN allowed) as ``stem.hea``/``stem.dat`` (format 16,
     1 µV resolution; NaN becomes WFDB's invalid sample and reads back as NaN)."""
@@ -163,6 +210,7 @@ def main_export(args) -> int:
             batch_size=args.batch,
             paper=args.paper,
             conventions=args.conventions,
+            image_format=args.format,
         )
     except (RecordError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -9,6 +9,9 @@
     python scripts/eval_digitizer.py foreign --num 48      # the shipped digitizer on 48 clean +
                                                            # 48 artifact pages of the independent
                                                            # page maker (scripts/foreign_pages.py)
+    python scripts/eval_digitizer.py pdf --num 20          # PDF input: the maker's vector PDFs
+                                                           # read from their paths, the same at
+                                                           # 200 dpi, raster PDF vs PNG
 
 Prints a table and appends one JSON line per run to ``--log`` (default
 ``scripts/eval_digitizer.jsonl``).
@@ -28,6 +31,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import wfdb
 from tqdm import tqdm
 
 from digitizer.evaluation import heldout_dir, heldout_source
@@ -244,7 +248,11 @@ def eval_foreign(num: int, seed: int, checkpoint: str | None, gallery: Path | No
     rows, tiles = [], []
     specs = _foreign_pages(num, seed)
     for spec in tqdm(specs, desc="foreign", unit="page"):
-        sig, fs = fp.read_record(spec["record"], digital_uv=True)
+        try:
+            sig, fs = fp.read_record(spec["record"], digital_uv=True)
+        except ValueError as exc:  # names the file; the other pages go on
+            tqdm.write(f"error: page {spec['k']}: {exc}")
+            continue
         page = fp.draw_page(sig, fs, spec["profile"], spec["seed"], spec["dpi"], spec["layout"])
         dig.fs, dig.num_samples = fs, page.truth.shape[1]
         for variant in ("clean", "artifacts"):
@@ -385,9 +393,121 @@ def _table(title: str, rows: dict) -> None:
         print(line)
 
 
+def eval_pdf(num: int, seed: int, checkpoint: str | None, png_pages: int = 4) -> dict:
+    """Issue 15 acceptance (PDF input), scored with the Challenge SNR, unshifted, against the
+    truth (NaN where the page shows nothing; a lead left out or a failed page scores 0 dB):
+
+    - ``vector``: ``num`` vector PDFs of the independent page maker (every profile and layout,
+      held-out LUDB records) read from their drawing paths, once as the maker writes them
+      (matplotlib's default path simplification drops vertices up to 1/9 pt off the curve) and
+      once with every sample a vertex (``path.simplify`` off);
+    - ``raster200``: the same PDFs rendered at 200 dpi and read by the raster pipeline
+      (``checkpoint``: the shipped U-Net by default);
+    - ``png_vs_pdf``: ``png_pages`` clean ecgsynth pages exported as PNG and as raster PDF
+      (``export --format pdf``), both read by the CLI's input path.
+    """
+    import tempfile
+
+    import matplotlib
+
+    from digitizer.pdf import input_pages, open_pdf, render_page
+    from ecgsynth.export import export
+
+    dig = Digitizer(checkpoint=checkpoint)
+    scores: dict[str, list[float]] = {"vector": [], "vector_unsimplified": [], "raster200": []}
+    per_profile: dict[str, dict[str, list[float]]] = {}
+    sources: dict[str, int] = {}
+
+    def lead_snrs(truth: np.ndarray, est: np.ndarray | None) -> list[float]:
+        out = []
+        for lead in range(truth.shape[0]):
+            if np.isfinite(truth[lead]).any():
+                s = snr_db(truth[lead], None if est is None else est[lead])
+                out.append(0.0 if not np.isfinite(s) else s)
+        return out
+
+    def read_pdf(path: Path) -> np.ndarray | None:
+        (page,) = list(input_pages(dig, path))
+        if page.read().error is not None:
+            tqdm.write(f"error: {page.error}")
+            return None
+        sources[page.record.source] = sources.get(page.record.source, 0) + 1
+        return page.record.signal
+
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        for spec in tqdm(_foreign_pages(num, seed), desc="pdf: vector", unit="page"):
+            sig, fs = fp.read_record(spec["record"], digital_uv=True)
+            page = fp.draw_page(sig, fs, spec["profile"], spec["seed"], spec["dpi"], spec["layout"])
+            dig.fs, dig.num_samples = fs, page.truth.shape[1]
+            cell = per_profile.setdefault(spec["profile"], {k: [] for k in scores})
+            for key, simplify in (("vector", True), ("vector_unsimplified", False)):
+                stem = tmp / f"{spec['k']}_{key}"
+                with matplotlib.rc_context({"path.simplify": simplify}):
+                    page.save(stem, pdf=True)
+                s = lead_snrs(page.truth, read_pdf(stem.with_suffix(".pdf")))
+                scores[key] += s
+                cell[key] += s
+            doc = open_pdf(tmp / f"{spec['k']}_vector.pdf")
+            try:
+                image = render_page(doc[0], 200.0)
+            finally:
+                doc.close()
+            try:
+                est = dig.digitize(image).signal
+            except Exception as exc:  # noqa: BLE001 - a failed page scores 0 dB, go on
+                tqdm.write(f"error: page {spec['k']} rasterised: {type(exc).__name__}: {exc}")
+                est = None
+            s = lead_snrs(page.truth, est)
+            scores["raster200"] += s
+            cell["raster200"] += s
+
+        dig.fs, dig.num_samples = 500.0, 5000
+        pair = {"png": [], "pdf": []}
+        for fmt in ("png", "pdf"):
+            export(tmp / fmt, png_pages, seed=seed, preset="clean", dpi=200.0, layout="random",
+                   mask_unplotted=True, progress=False, image_format=fmt)  # fmt: skip
+        for i in tqdm(range(png_pages), desc="pdf: png vs raster pdf", unit="page"):
+            truth = wfdb.rdrecord(str(tmp / "png" / f"ecg_{i:05d}")).p_signal.T
+            for fmt in ("png", "pdf"):
+                (page,) = list(input_pages(dig, tmp / fmt / f"ecg_{i:05d}.{fmt}"))
+                est = None if page.read().error is not None else page.record.signal
+                pair[fmt].append(float(np.mean(lead_snrs(truth, est))))
+
+    out = {
+        "pages": num,
+        "vector_snr_db": float(np.mean(scores["vector"])),
+        "vector_unsimplified_snr_db": float(np.mean(scores["vector_unsimplified"])),
+        "raster200_snr_db": float(np.mean(scores["raster200"])),
+        "read_as": sources,
+        "profiles": {
+            p: {k: float(np.mean(v)) for k, v in c.items()} for p, c in per_profile.items()
+        },
+        "png_pages": png_pages,
+        "png_snr_db": float(np.mean(pair["png"])),
+        "raster_pdf_snr_db": float(np.mean(pair["pdf"])),
+        "png_minus_pdf_db": float(np.mean(np.subtract(pair["png"], pair["pdf"]))),
+    }
+    print(
+        f"PDF input, {num} vector PDFs of the independent page maker (held-out LUDB), "
+        f"Challenge SNR dB, unshifted, truth NaN where not plotted; read as {sources}"
+    )
+    print(f"  {'':10s} {'vector':>8s} {'vector, every vertex':>21s} {'raster 200 dpi':>15s}")
+    rows = {**out["profiles"], "all": {"vector": out["vector_snr_db"],
+            "vector_unsimplified": out["vector_unsimplified_snr_db"],
+            "raster200": out["raster200_snr_db"]}}  # fmt: skip
+    for key, v in rows.items():
+        print(f"  {key:10s} {v['vector']:8.2f} {v['vector_unsimplified']:21.2f} "
+              f"{v['raster200']:15.2f}")  # fmt: skip
+    print(f"ecgsynth clean pages, 200 dpi, {png_pages} pages: PNG {out['png_snr_db']:.2f} dB, "
+          f"raster PDF {out['raster_pdf_snr_db']:.2f} dB "
+          f"(difference {out['png_minus_pdf_db']:+.3f} dB)")  # fmt: skip
+    return out
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    p.add_argument("task", choices=["grid", "gtmask", "segmenter", "speed", "foreign"])
+    p.add_argument("task", choices=["grid", "gtmask", "segmenter", "speed", "foreign", "pdf"])
     p.add_argument("--num", type=int, default=None)
     p.add_argument("--seed", type=int, default=1)
     p.add_argument(
@@ -418,7 +538,7 @@ def main() -> None:
     p.add_argument("--log", type=Path, default=Path(__file__).with_name("eval_digitizer.jsonl"))
     a = p.parse_args()
     torch.set_grad_enabled(False)
-    defaults = {"grid": 200, "gtmask": 8, "segmenter": 4, "speed": 5, "foreign": 48}
+    defaults = {"grid": 200, "gtmask": 8, "segmenter": 4, "speed": 5, "foreign": 48, "pdf": 20}
     num = a.num or defaults[a.task]
     if a.task == "grid":
         res = eval_grid(num, a.seed)
@@ -429,6 +549,8 @@ def main() -> None:
     elif a.task == "foreign":
         gallery = a.gallery if str(a.gallery) else None
         res = eval_foreign(num, a.seed, a.checkpoint, gallery, a.out)
+    elif a.task == "pdf":
+        res = eval_pdf(num, a.seed, a.checkpoint)
     else:
         res = eval_speed(num, a.seed)
     line = {"task": a.task, "num": num, "seed": a.seed, "checkpoint": a.checkpoint,

@@ -278,7 +278,10 @@ def _render(plan: _Plan, dpi: float, pdf_path: Path | None = None) -> np.ndarray
                 zorder=5,
             )
     if pdf_path is not None:
-        fig.savefig(pdf_path, format="pdf", facecolor=plan.paper)
+        # every sample a vertex, as cart software writes them (matplotlib would drop points
+        # up to 1/9 pt off the curve, which no reader can recover)
+        with matplotlib.rc_context({"path.simplify": False}):
+            fig.savefig(pdf_path, format="pdf", facecolor=plan.paper)
         return None
     canvas.draw()
     img = np.asarray(canvas.buffer_rgba())[..., :3].copy()

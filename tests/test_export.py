@@ -111,3 +111,27 @@ def test_random_conventions_are_written_to_the_json(tmp_path):
     for lead in docs[0]["leads"]:
         shown[lead["start_sample"] : lead["end_sample"], LEADS.index(lead["name"])] = True
     assert np.array_equal(np.isfinite(truth), shown)
+
+
+def test_format_pdf_writes_a_raster_pdf_of_the_paper_size(tmp_path):
+    """``--format pdf``: NAME.pdf instead of NAME.png, the same pixels on a page of the paper's
+    physical size, byte-identical for the same seed."""
+    from digitizer.io import read_image
+    from digitizer.pdf import open_pdf, scan_pixels
+
+    args = ["export", "--records", str(embedded_records_dir()), "--num", "1", "--dpi", "60",
+            "--layout", "3x4", "--paper", "a4"]  # fmt: skip
+    for sub, fmt in (("png", "png"), ("pdf", "pdf"), ("pdf2", "pdf")):
+        assert main([*args, "--out", str(tmp_path / sub), "--format", fmt]) == 0
+    names = sorted(p.name for p in (tmp_path / "pdf").iterdir())
+    assert names == [f"ecg_00000{s}" for s in (".dat", ".hea", ".json", ".pdf")]
+    pdf = (tmp_path / "pdf" / "ecg_00000.pdf").read_bytes()
+    assert pdf == (tmp_path / "pdf2" / "ecg_00000.pdf").read_bytes()
+    doc = open_pdf(tmp_path / "pdf" / "ecg_00000.pdf")
+    try:
+        w, h = doc[0].get_size()
+        assert (round(w / 72 * 25.4, 1), round(h / 72 * 25.4, 1)) == (297.0, 210.0)
+        pixels = scan_pixels(doc[0])
+    finally:
+        doc.close()
+    assert np.array_equal(pixels, read_image(tmp_path / "png" / "ecg_00000.png"))

@@ -230,3 +230,22 @@ def test_eval_best_lag_finds_a_late_reading() -> None:
     assert ed.snr_db(ref, late) < 5
     _, lag_none = ed.best_lag_snr_db(ref, np.full_like(ref, np.nan), max_lag=50)
     assert lag_none == 0
+
+
+def test_cli_names_a_bad_record_and_goes_on(tmp_path: Path) -> None:
+    import shutil
+
+    recs = tmp_path / "recs"
+    recs.mkdir()
+    for suffix in (".hea", ".dat"):
+        shutil.copy(LUDB / f"1{suffix}", recs / f"1{suffix}")
+    (recs / "2.hea").write_text("garbage\n")
+    out = subprocess.run(
+        [sys.executable, str(SCRIPTS / "foreign_pages.py"), "--records", str(recs), "--out",
+         str(tmp_path / "out"), "--num", "2", "--dpi", "80", "--pdf"],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert out.returncode == 1
+    assert "2.hea" in out.stderr and "Traceback" not in out.stderr
+    assert len(list((tmp_path / "out").glob("*.png"))) == 1
+    assert len(list((tmp_path / "out").glob("*.pdf"))) == 1
