@@ -124,3 +124,26 @@ def finish_reports(signal: np.ndarray, reports: list[LeadReport], leads: tuple[s
             continue
         r.physics = physics.get(r.name, chest if r.name.startswith("V") else 1.0)
         r.confidence = lead_confidence(r)
+
+
+Candidate = tuple[float, np.ndarray, LeadReport]  # (seconds shown, values [T] mV, report)
+
+
+def merge_panels(found: dict[str, list[Candidate]], leads: tuple[str, ...], num_samples: int
+                 ) -> tuple[np.ndarray, list[LeadReport]]:  # fmt: skip
+    """One record ``float32 [12, num_samples]`` from every panel that showed a lead: longer
+    panels first, shorter ones fill what they leave NaN (lead II's short panel under its rhythm
+    strip); the longest panel's report speaks for the lead. Reports are finished
+    (:func:`finish_reports`) and say which leads were written."""
+    out = np.full((len(leads), num_samples), np.nan, dtype=np.float32)
+    reports = [LeadReport(name) for name in leads]
+    for i, name in enumerate(leads):
+        for j, (_, values, report) in enumerate(sorted(found[name], key=lambda kv: -kv[0])):
+            fill = ~np.isfinite(out[i]) & np.isfinite(values)
+            out[i, fill] = values[fill]
+            if j == 0:
+                reports[i] = report
+    finish_reports(out, reports, leads)
+    for report, row in zip(reports, out):
+        report.written = bool(np.isfinite(row).any())
+    return out, reports

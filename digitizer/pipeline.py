@@ -24,7 +24,7 @@ import torch
 from ecgsynth.layout import LEADS
 
 from .calibration import find_pulses_in_ink, isoelectric_level, refine_pulses, row_time_axis
-from .confidence import CONFIDENCE_THRESHOLD, LeadReport, amplitude_check, finish_reports
+from .confidence import CONFIDENCE_THRESHOLD, Candidate, LeadReport, amplitude_check, merge_panels
 from .grid import GridEstimate, detect_grid
 from .io import read_image
 from .layout import PageLayout, Row, detect_layout
@@ -219,7 +219,6 @@ class Digitizer:
         signal, reports = self._assemble(layout, grid, pen, warnings, prob.shape[1])
         confidence = np.array([r.confidence for r in reports])
         for i, r in enumerate(reports):
-            r.written = bool(np.isfinite(signal[i]).any())
             if r.written and r.confidence < self.min_confidence and not self.keep_uncertain:
                 signal[i] = np.nan
                 r.written = False
@@ -245,7 +244,7 @@ class Digitizer:
         n = self.num_samples
         t = np.arange(n) / self.fs
         # the candidates per lead, longest panels first
-        found: dict[str, list[tuple[float, np.ndarray, LeadReport]]] = {name: [] for name in LEADS}
+        found: dict[str, list[Candidate]] = {name: [] for name in LEADS}
         pulse_heights = [r.pulse.height for r in layout.rows if r.pulse is not None]
         page_gain_px = float(np.median(pulse_heights)) if pulse_heights else float("nan")
         if not pulse_heights and layout.rows:
@@ -299,16 +298,7 @@ class Digitizer:
                     amplitude=amplitude_check(values),
                 )  # fmt: skip
                 found[lead].append((seconds / k, values, report))
-        out = np.full((len(LEADS), n), np.nan, dtype=np.float32)
-        reports = [LeadReport(name) for name in LEADS]
-        for i, name in enumerate(LEADS):
-            for j, (_, values, report) in enumerate(sorted(found[name], key=lambda kv: -kv[0])):
-                fill = ~np.isfinite(out[i]) & np.isfinite(values)
-                out[i, fill] = values[fill]
-                if j == 0:
-                    reports[i] = report  # the longest panel speaks for the lead
-        finish_reports(out, reports, LEADS)
-        return out, reports
+        return merge_panels(found, LEADS, n)
 
     # -- presentation -------------------------------------------------------------------------
     def overlay(self, image: np.ndarray | torch.Tensor, rec: Digitized) -> np.ndarray:

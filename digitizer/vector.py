@@ -34,7 +34,7 @@ import numpy as np
 from ecgsynth.layout import LAYOUTS, LEADS
 from ecgsynth.sources import canonical_lead
 
-from .confidence import LeadReport, amplitude_check, finish_reports
+from .confidence import Candidate, LeadReport, amplitude_check, merge_panels
 from .grid import GridEstimate
 from .pdf import PageContent, Polyline
 from .pipeline import Digitized
@@ -503,7 +503,7 @@ def read_vector(
         return None, f"{len(traces)} trace paths in {len(rows)} rows but no lead identity"
 
     t = np.arange(num_samples) / fs
-    found: dict[str, list[tuple[float, np.ndarray, LeadReport]]] = {n: [] for n in LEADS}
+    found: dict[str, list[Candidate]] = {n: [] for n in LEADS}
     nominal_gain = (gain_txt or gain) * unit
     no_pulse = spaced = 0
     for r, (row, segs) in enumerate(zip(rows, segments)):
@@ -537,17 +537,7 @@ def read_vector(
             f"{no_pulse} row(s) without a calibration pulse: {nominal_gain / unit:g} "
             "mm/mV around the row's median level"
         )
-    signal = np.full((len(LEADS), num_samples), np.nan, dtype=np.float32)
-    reports = [LeadReport(name) for name in LEADS]
-    for i, name in enumerate(LEADS):
-        for j, (_, values, report) in enumerate(sorted(found[name], key=lambda kv: -kv[0])):
-            fill = ~np.isfinite(signal[i]) & np.isfinite(values)
-            signal[i, fill] = values[fill]
-            if j == 0:
-                reports[i] = report  # the longest panel speaks for the lead
-    finish_reports(signal, reports, LEADS)
-    for rep_, row_ in zip(reports, signal):
-        rep_.written = bool(np.isfinite(row_).any())
+    signal, reports = merge_panels(found, LEADS, num_samples)
 
     w_mm, h_mm = content.size_mm
     size = (int(np.ceil(h_mm * px_per_mm)), int(np.ceil(w_mm * px_per_mm)))

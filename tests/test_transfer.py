@@ -16,7 +16,7 @@ import wfdb
 from helpers import ecg_like
 
 from digitizer.__main__ import main as digitize_main
-from digitizer.confidence import CONFIDENCE_THRESHOLD
+from digitizer.confidence import CONFIDENCE_THRESHOLD, einthoven_agreement
 from digitizer.metrics import snr_db
 from digitizer.pipeline import Digitizer
 from ecgsynth.layout import LEADS, PrintConvention
@@ -29,9 +29,19 @@ import foreign_pages as fp  # noqa: E402  (the independent page maker)
 FS = 500
 
 
+def _limb_leads_from_i_ii(signal: np.ndarray) -> np.ndarray:
+    """``[B, 12, T]`` with III, aVR, aVL, aVF derived from I and II, as in a real record
+    (the reader's confidence checks Einthoven's and Goldberger's relations)."""
+    out = signal.copy()
+    i, ii = out[:, 0], out[:, 1]
+    out[:, 2], out[:, 3] = ii - i, -(i + ii) / 2
+    out[:, 4], out[:, 5] = i - ii / 2, ii - i / 2
+    return out
+
+
 def _page(convention: PrintConvention, style: PageStyle | None = None, seed: int = 3) -> dict:
     spec = PageSpec("3x4", style=style or PageStyle(), convention=convention)
-    return Renderer().render(ecg_like(1, seed=seed), FS, [spec])
+    return Renderer().render(_limb_leads_from_i_ii(ecg_like(1, seed=seed)), FS, [spec])
 
 
 def _truth(batch: dict) -> np.ndarray:
@@ -84,7 +94,7 @@ def test_timing_does_not_depend_on_where_the_pulse_sits(reader, name):
 def test_foreign_pages_read_on_time(reader, profile):
     """ECG-Image-Kit runs the trace straight out of the pulse's trailing edge; a GE-like cart
     leaves a gap. Both must give the right time axis (the old reader was ~100 ms late)."""
-    signal = ecg_like(1, seed=11)[0]
+    signal = _limb_leads_from_i_ii(ecg_like(1, seed=11))[0]
     page = fp.draw_page(signal, FS, profile, seed=2, dpi=200, layout="3x4")
     rec = reader.digitize(page.image)
     assert rec.layout == "3x4", rec.warnings
@@ -155,8 +165,18 @@ def test_rows_matching_no_layout_still_give_named_leads(reader):
     """Seven rows (a 6x2 page with one spurious row drawn under it): the leads of the closest
     layout are named, with lowered confidence, rather than none at all."""
     spec = PageSpec("6x2", style=PageStyle(), convention=replace(PrintConvention(), rhythm=("II",)))
-    batch = Renderer().render(ecg_like(1, seed=4), FS, [spec])
+    batch = Renderer().render(_limb_leads_from_i_ii(ecg_like(1, seed=4)), FS, [spec])
     rec = reader.digitize(batch["image"][0])
     assert rec.layout != "unknown"
     named = [r for r in rec.leads if r.row is not None]
     assert len(named) >= 6, rec.warnings
+
+
+def test_physics_factor_tells_a_consistent_limb_triplet_from_a_broken_one():
+    signal = _limb_leads_from_i_ii(ecg_like(1, seed=5))[0].astype(np.float64)
+    good = einthoven_agreement(signal, LEADS)
+    assert min(good.values()) == 1.0
+    broken = signal.copy()
+    broken[2] = np.roll(broken[2], 150)  # lead III read from the wrong time
+    bad = einthoven_agreement(broken, LEADS)
+    assert bad["III"] < 0.6 and bad["aVR"] == 1.0
