@@ -95,7 +95,7 @@ def einthoven_agreement(signal: np.ndarray, leads: tuple[str, ...]) -> dict[str,
         residual = np.sqrt(np.mean((np.asarray(signs)[:, None] * x).sum(axis=0) ** 2))
         scale = float(np.mean(np.sqrt(np.mean(x**2, axis=1))))
         rel = residual / max(scale, 1e-3)
-        factor = float(np.clip(1.0 - 0.7 * (rel - 0.35) / 0.65, 0.3, 1.0))
+        factor = float(np.clip(1.0 - 0.7 * (rel - 0.5), 0.3, 1.0))  # 1 up to 0.5, 0.3 from 1.5
         for name in trio:
             out[name] = factor
     return out
