@@ -351,7 +351,8 @@ def test_cli_processes_good_files_and_names_bad_ones(tmp_path: Path) -> None:
     proc = subprocess.run(
         [sys.executable, "-m", "digitizer", str(tmp_path / "page.png"),
          str(tmp_path / "broken.png"), str(tmp_path / "photo.jpg"), "--out", str(out),
-         "--overlay", "--fs", "250", "--num-samples", "2500", "--checkpoint", "ink"],
+         "--overlay", "--fs", "250", "--num-samples", "2500", "--checkpoint", "ink",
+         "--keep-uncertain"],
         capture_output=True, text=True, cwd=ROOT, timeout=300,
     )  # fmt: skip
     assert proc.returncode == 1, proc.stderr

@@ -39,7 +39,7 @@ def _signal(seed: int = 0) -> np.ndarray:
 
 def _read(path: Path, dig=None):
     """The first page of ``path`` through the digitizer's input expansion."""
-    dig = dig or Digitizer(checkpoint="ink")
+    dig = dig or Digitizer(checkpoint="ink", keep_uncertain=True)
     (page,) = list(input_pages(dig, path))
     return page.read()
 
@@ -176,7 +176,8 @@ def test_raster_pdf_reads_as_its_png(tmp_path: Path) -> None:
 
     assert np.array_equal(page.image, read_image(png))
     out = tmp_path / "out"
-    assert digitize_main([str(png), str(pdf), "--out", str(out), "--checkpoint", "ink"]) == 1
+    assert digitize_main([str(png), str(pdf), "--out", str(out), "--checkpoint", "ink",
+                          "--keep-uncertain"]) == 1  # fmt: skip
     # both inputs have the stem ecg_00000: the second is refused by name, unread
     rec = wfdb.rdrecord(str(out / "ecg_00000")).p_signal
     assert np.isfinite(rec).mean() > 0.3  # the page was read (3x4: 12 x 2.5 s + II 10 s)
@@ -213,7 +214,7 @@ def test_multipage_pdf_gives_stem_p1_to_pn(tmp_path: Path) -> None:
     assert code == 0
     names = sorted(p.name for p in out.iterdir())
     assert names == sorted(f"{s}.{e}" for s in ("multi_p1", "multi_p2", "multi_p3", "single")
-                           for e in ("hea", "dat"))  # fmt: skip
+                           for e in ("hea", "dat", "json"))  # fmt: skip
     for k in (1, 3):
         rec = wfdb.rdrecord(str(out / f"multi_p{k}")).p_signal.T
         assert np.mean(_snrs(truth[k], rec)) > 50.0  # 1 µV WFDB resolution
@@ -276,7 +277,7 @@ def test_batch_goes_on_past_bad_pdfs(tmp_path: Path, capsys) -> None:
     code = digitize_main([str(p) for p in [bad[0], good, *bad[1:]]] + ["--out", str(out)])
     err = capsys.readouterr().err
     assert code == 1
-    assert sorted(p.name for p in out.iterdir()) == ["good.dat", "good.hea"]
+    assert sorted(p.name for p in out.iterdir()) == ["good.dat", "good.hea", "good.json"]
     for p in bad:
         assert f"error: {p}: " in err, err
 
