@@ -12,8 +12,10 @@ Everything here is measured on the page; nothing assumes how a particular printe
   standard printouts) from its first to its last sample. Where each end lies comes from the
   trace itself: a free trace end overshoots its sample by the pen's half width, the same at
   both ends, so the midpoint of two free ends is exact; an end joined to a pulse edge is exact
-  at the edge. The scale comes from the row's own length when it agrees with the grid at the
-  nominal paper speed, else from the grid.
+  at the edge. The scale is the grid's at the nominal paper speed (measured over the whole
+  page); the row's length says whether it shows ``page_seconds`` (else it is another duration,
+  or cut off by the image border and placed by its other end). Without a grid, the row's
+  length is the scale.
 
 Shapes: traces are :class:`~digitizer.vectorize.RowTrace` (per-column arrays ``[W]``); images
 are rectified ``float32 [H, W, 3]`` in [0, 1]; x and y are pixel columns and rows.
@@ -91,7 +93,6 @@ def find_pulse_at(trace: RowTrace, x_lo: int, x_hi: int, ppm: float, side: str =
     n = min(len(top), first[0] + int(round((PULSE_LEAD_IN_MM + PULSE_TOP_MM[1] + 2) * ppm)))
     top, bot = top[:n], bot[:n]
     span = np.where(np.isfinite(top), bot - top, 0.0)
-    lw = trace.line_width if np.isfinite(trace.line_width) else 1.0
     tall = span >= 0.75 * PULSE_GAINS_MM[0] * ppm
     strokes = _clusters(tall)
     if len(strokes) < 2 or strokes[0][0] - first[0] > PULSE_LEAD_IN_MM * ppm:
@@ -256,8 +257,9 @@ def isoelectric_level(y: np.ndarray) -> float:
 class TimeAxis:
     """Where a row's samples lie: ``x(t) = x0 + t * px_per_s`` for ``0 <= t < seconds``.
 
-    ``source`` says how it was measured (``"length"``: the row's own length; ``"grid"``: the
-    grid at the nominal speed); ``anchor`` which end(s) placed it."""
+    ``source`` says where the scale came from (``"grid"`` at the nominal speed, or
+    ``"length"``: the row's own length when there is no grid); ``anchor`` which end(s) placed
+    the row (``both``: the midpoint of two free ends)."""
 
     x0: float
     px_per_s: float
