@@ -1,15 +1,19 @@
 """The digitizer: an ECG page image -> a calibrated 12-lead record.
 
     image --grid.detect_grid--> rectified page --segmenter--> trace probability
-          --layout.detect_layout--> rows, pulses, leads --vectorize--> mV at the requested fs
+          --layout.detect_layout--> rows, pulses, leads --calibration--> time axis, baseline,
+          gain --vectorize--> mV at the requested fs --confidence--> per-lead confidence
 
-Calibration: time runs left to right over each row, which shows ``page_seconds`` (10 s on
-standard printouts; checked against the grid at ``paper_speed``); a 3x4 row's four panels show
+This module only orchestrates. Calibration (:mod:`digitizer.calibration`) measures the page:
+time runs left to right over each row, which shows ``page_seconds`` (10 s on standard
+printouts), placed by the trace's own ends at the grid's scale; a 3x4 row's four panels show
 consecutive quarters of it. Amplitude comes from the row's calibration pulse (1 mV, its foot is
-0 mV) when present, else from the grid scale at ``gain`` mm/mV around the row's median level.
+0 mV) wherever the printer put it, else from the grid scale at ``gain`` mm/mV around the row's
+isoelectric level.
 
 Samples the page does not show (the other 7.5 s of a 3x4 short lead) are NaN, as are leads that
-could not be found; :attr:`Digitized.warnings` says which and why.
+could not be found and, unless ``keep_uncertain``, leads under the confidence threshold
+(:mod:`digitizer.confidence`); :attr:`Digitized.warnings` says which and why.
 """
 
 from __future__ import annotations
