@@ -179,7 +179,7 @@ def find_pulses_in_ink(rows: list, image: np.ndarray, ppm: float) -> None:
                 hi = int(cols[-1])
             else:
                 lo, hi = int(cols[0]), int(cols[breaks[0]]) if len(breaks) else int(cols[-1])
-            pulse = find_pulse_at(trace, lo, hi, ppm, "start" if side == "start" else "end")
+            pulse = find_pulse_at(trace, lo, hi, ppm, side)
             if pulse is None:
                 continue
             (a0, a1), (b0, b1) = pulse.strokes

@@ -277,17 +277,18 @@ def match_layout(rows: list[Row]) -> tuple[str, list[tuple[str, ...]], list[str]
 def detect_layout(prob: np.ndarray, ppm: float) -> PageLayout:
     """Rows, pulses and lead names of a rectified trace probability map ``[H, W]``."""
     baselines, strength = find_rows(prob, ppm)
+    candidates = len(baselines)
     notes: list[str] = []
-    if len(baselines) > 12:
+    if candidates > 12:
         keep = np.sort(np.argsort(strength)[-12:])
-        notes.append(f"{len(baselines)} row candidates; kept the 12 strongest")
+        notes.append(f"{candidates} row candidates; kept the 12 strongest")
         baselines = baselines[keep]
     rows = build_rows(prob, ppm, baselines)
     if not rows:
         return PageLayout("none", [], [], notes + ["no ECG trace found"])
     notes += _agree_on_extent(rows, ppm)
     name, leads, more, kind = match_layout(rows)
-    if len(baselines) > len(rows) + 2 or any("kept the 12 strongest" in n for n in notes):
+    if candidates > len(rows) + 2:
         kind = "closest"  # rows were picked from many candidates: clutter read as rows
     return PageLayout(name, rows, leads, notes + more, kind)
 

@@ -56,8 +56,8 @@ class Digitized:
         grid: the page geometry that was used.
         warnings: everything that was assumed or not found.
         rows: per row ``(x [N], y [N])`` of the tracked trace in *input* image pixels.
-        confidence: ``[12]`` in [0, 1] per lead (:mod:`digitizer.confidence`).
-        leads: per lead, how it was read (row, panel, calibration, timing, ...).
+        leads: per lead, how it was read (row, panel, calibration, timing, confidence in
+            [0, 1], ...; :mod:`digitizer.confidence`); :attr:`confidence` collects the values.
     """
 
     signal: np.ndarray
@@ -67,9 +67,14 @@ class Digitized:
     grid: GridEstimate
     warnings: list[str] = field(default_factory=list)
     rows: list[tuple[np.ndarray, np.ndarray]] = field(default_factory=list)
-    confidence: np.ndarray = field(default_factory=lambda: np.zeros(len(LEADS)))
     leads: list[LeadReport] = field(default_factory=list)
     source: str = "raster"  # "raster" | "vector": how the page was read
+
+    @property
+    def confidence(self) -> np.ndarray:
+        """``[12]`` in [0, 1]: each lead's confidence (0 for a lead that was not found)."""
+        by_name = {r.name: r.confidence for r in self.leads}
+        return np.array([by_name.get(name, 0.0) for name in self.sig_name])
 
     def report(self) -> dict:
         """``STEM.json``'s content: layout, how the page was read, per-lead confidence."""
@@ -221,7 +226,6 @@ class Digitizer:
             refine_pulses(layout.rows, image, pen)
         warnings += layout.notes
         signal, reports = self._assemble(layout, grid, pen, warnings, prob.shape[1])
-        confidence = np.array([r.confidence for r in reports])
         for i, r in enumerate(reports):
             if r.written and r.confidence < self.min_confidence and not self.keep_uncertain:
                 signal[i] = np.nan
@@ -235,8 +239,7 @@ class Digitizer:
             xs = np.flatnonzero(np.isfinite(row.trace.y))
             pts = grid.to_input(np.c_[xs, row.trace.y[xs]])
             rows.append((pts[:, 0], pts[:, 1]))
-        rec = Digitized(signal, self.fs, LEADS, layout.name, grid, warnings, rows, confidence,
-                        reports)  # fmt: skip
+        rec = Digitized(signal, self.fs, LEADS, layout.name, grid, warnings, rows, reports)
         missing = rec.missing_leads
         if missing:
             warnings.append(f"no trace found for {', '.join(missing)} (NaN)")
@@ -256,10 +259,10 @@ class Digitizer:
                 f"no calibration pulse found; {self.gain:g} mm/mV on the grid scale and the "
                 "median level as baseline"
             )
+        grid_px_per_s = self.paper_speed * grid.px_per_mm_x if grid.source == "grid" else None
         for r, (row, leads) in enumerate(zip(layout.rows, layout.leads)):
             if not leads:
                 continue
-            grid_px_per_s = self.paper_speed * grid.px_per_mm_x if grid.source == "grid" else None
             axis, note = row_time_axis(row, pen, width, grid_px_per_s, self.page_seconds, self.fs)
             if note:
                 warnings.append(note)

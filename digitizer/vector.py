@@ -546,9 +546,8 @@ def read_vector(
     overlay_rows = [
         (tr.x * px_per_mm - 0.5, tr.y * px_per_mm - 0.5) for r in rows for tr in r.traces
     ]
-    confidence = np.array([r.confidence for r in reports])
-    rec = Digitized(signal, float(fs), LEADS, layout, grid, list(notes), overlay_rows,
-                    confidence, reports, source="vector")  # fmt: skip
+    rec = Digitized(signal, float(fs), LEADS, layout, grid, list(notes), overlay_rows, reports,
+                    source="vector")  # fmt: skip
     missing = rec.missing_leads
     if missing:
         rec.warnings.append(f"no trace found for {', '.join(missing)} (NaN)")
