@@ -5,6 +5,7 @@
     python train.py experiment=cpu_small               # the shipped small model (CPU)
     python train.py trainer=gpu experiment=gpu_base    # the real run (trainer=ddp: all GPUs)
     python train.py ckpt_path=PATH/last.ckpt           # resume, the data stream included
+    python train.py experiment=cpu_long [resume=true]  # the shipped CPU model, run after run
 
 seed -> data module, model, callbacks, loggers, trainer (all from ``configs/``) -> fit -> export
 the best checkpoint (by ``val/snr_db``) with :func:`digitizer.unet.save_checkpoint` to
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 from typing import Any
 
 # DataLoader workers render pages on the same cores as the training step: OpenMP threads that
@@ -61,6 +63,8 @@ def export_best(cfg: DictConfig, model: SegmenterModule, trainer: pl.Trainer) ->
     checkpoint = trainer.checkpoint_callback
     best = getattr(checkpoint, "best_model_path", "") if checkpoint is not None else ""
     meta: dict[str, Any] = {"global_step": trainer.global_step, "source": "final weights"}
+    meta["total_steps"] = trainer.global_step
+    meta["train_hours"] = round(model.train_seconds / 3600, 3)
     if best:
         state = torch.load(best, map_location="cpu", weights_only=False)
         model.load_state_dict(state["state_dict"])
@@ -68,6 +72,7 @@ def export_best(cfg: DictConfig, model: SegmenterModule, trainer: pl.Trainer) ->
         meta.update(
             source=os.path.basename(best),
             global_step=int(state.get("global_step", trainer.global_step)),
+            hours_at_step=round(float(state.get("train_seconds", 0.0)) / 3600, 3),
             monitor=checkpoint.monitor,
             best_score=None if score is None else float(score),
         )
@@ -79,12 +84,47 @@ def export_best(cfg: DictConfig, model: SegmenterModule, trainer: pl.Trainer) ->
     return path
 
 
+def resume_path(cfg: DictConfig) -> str | None:
+    """The checkpoint to resume from: ``ckpt_path``, else with ``resume=true`` the
+    ``last.ckpt`` of ``callbacks.model_checkpoint.dirpath`` (which must exist)."""
+    if cfg.get("ckpt_path"):
+        return to_absolute_path(cfg.ckpt_path)
+    if not cfg.get("resume"):
+        return None
+    folder = OmegaConf.select(cfg, "callbacks.model_checkpoint.dirpath")
+    path = to_absolute_path(os.path.join(str(folder), "last.ckpt")) if folder else ""
+    if not path or not os.path.isfile(path):
+        raise SystemExit(
+            f"resume=true: no last.ckpt to resume from ({path or 'no checkpoint dir'})"
+        )
+    return path
+
+
+def keep_curve(cfg: DictConfig, trainer: pl.Trainer) -> str | None:
+    """Copy this run's ``metrics.csv`` (CSV logger) beside the checkpoints, as
+    ``DIRPATH/metrics/RUN.csv``, so a training spread over several runs keeps its whole curve
+    with its resume state (``scripts/plot_training.py`` draws them)."""
+    folder = OmegaConf.select(cfg, "callbacks.model_checkpoint.dirpath")
+    logs = [lg for lg in trainer.loggers if isinstance(lg, pl.loggers.CSVLogger)]
+    if not folder or not logs or not trainer.is_global_zero:
+        return None
+    source = os.path.join(logs[0].log_dir, "metrics.csv")
+    if not os.path.isfile(source):
+        return None
+    run = os.path.basename(os.path.normpath(cfg.paths.output_dir))
+    target = os.path.join(to_absolute_path(str(folder)), "metrics", f"{run}.csv")
+    os.makedirs(os.path.dirname(target), exist_ok=True)
+    shutil.copyfile(source, target)
+    return target
+
+
 def train(cfg: DictConfig) -> dict[str, float]:
     """Fit, export; returns the final callback metrics."""
+    ckpt = resume_path(cfg)
     datamodule, model, trainer = build(cfg)
-    ckpt = to_absolute_path(cfg.ckpt_path) if cfg.get("ckpt_path") else None
     trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt)
     export_best(cfg, model, trainer)
+    keep_curve(cfg, trainer)
     return {k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1}
 
 

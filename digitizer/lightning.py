@@ -4,14 +4,15 @@ on-the-fly ``ecgsynth`` stream and validate it end to end (U-Net -> digitizer ->
 * :class:`CropStream` — the training stream: an :class:`~ecgsynth.ECGImageDataset` whose every
   batch is rendered at its own random dpi and distortion preset (a batch shares one image size),
   then cut into square crops, most of them centred near a trace. Yields
-  ``{"image": [N, 3, S, S] float, "mask": [N, S, S] uint8, "dpi": [N], "key": [N, 4], "item"}``
+  ``{"image": [N, 3, S, S] float, "mask": [N, S, S] uint8, "pulse": [N, S, S] uint8, "dpi": [N],
+  "key": [N, 4], "item"}``
   with ``N = pages_per_batch * crops_per_page``.
 * :class:`PageDataModule` — that stream for training (CPU DataLoader workers, or rendering on
   the training GPU in the main process) plus fixed :class:`~ecgsynth.ECGPageSet` pages for
   validation; its ``state_dict`` is the stream position, so a resumed run continues the stream.
 * :class:`SegmenterModule` — BCE + soft Dice on the trace; validation runs the U-Net on whole
   pages, turns the probability map into a 12-lead record with
-  ``digitizer.pipeline.Digitizer.digitize_mask`` and scores it with
+  the real ``digitizer.pipeline.Digitizer`` (grid, rectification, this U-Net) and scores it with
   :func:`digitizer.metrics.score_record` (``val/snr_db``, ``val/aligned_snr_db``, ``val/dice``),
   and logs overlays (TensorBoard image, else PNG files in the logger's folder).
 """
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import math
 import os
+import time
 import warnings
 from collections.abc import Mapping, Sequence
 from functools import lru_cache
@@ -33,9 +35,11 @@ from torch.utils.data import DataLoader, Dataset
 
 from ecgsynth.dataset import ECGImageDataset, ECGPageSet, PageOptions, collate_pages, render_pages
 from ecgsynth.distort import PRESETS
+from ecgsynth.layout import PULSE_BIT
 from ecgsynth.sources import SignalSource, default_source
 
 from .metrics import score_record
+from .segment import UNetSegmenter
 from .unet import UNet, build_unet
 
 __all__ = [
@@ -55,43 +59,54 @@ __all__ = [
 
 
 def crop_pages(
-    batch: dict, size: int, per_page: int, trace_bias: float, rng: np.random.Generator
-) -> dict[str, torch.Tensor]:
+    batch: dict, size: int, per_page: int, trace_bias: float, rng: np.random.Generator,
+    pulse_bias: float = 0.0,
+) -> dict[str, torch.Tensor]:  # fmt: skip
     """Square crops of a rendered batch: ``per_page`` crops of ``size x size`` from each page.
 
-    A crop is centred (with a jitter of a quarter crop) on a random trace pixel with probability
-    ``trace_bias``, else placed uniformly, so the network sees many traces and also margins,
-    headers and grid. ``size`` is clamped to the page. Random choices come from ``rng`` only
-    (the same crops on any device).
+    A crop is centred (with a jitter of a quarter crop) on a random calibration-pulse pixel
+    with probability ``pulse_bias`` (a page without pulses: a trace pixel), on a random trace
+    pixel with probability ``trace_bias``, else placed uniformly, so the network sees many
+    traces and pulses and also margins, headers and grid. ``size`` is clamped to the page.
+    Random choices come from ``rng`` only (the same crops on any device).
 
-    Returns ``image [N, 3, s, s]``, ``mask [N, s, s]`` (uint8 class map) and ``page [N]`` (the
+    Returns ``image [N, 3, s, s]``, ``mask [N, s, s]`` (uint8 class map), ``pulse [N, s, s]``
+    (uint8, calibration-pulse ink; from ``mask_bits``, zeros without it) and ``page [N]`` (the
     source page of each crop), ``N = B * per_page``.
     """
     image, mask = batch["image"], batch["mask"]
+    bits = batch.get("mask_bits")
+    pulse = torch.zeros_like(mask) if bits is None else ((bits >> PULSE_BIT) & 1).to(torch.uint8)
     h, w = image.shape[-2:]
     s = min(size, h, w)
-    images, masks, pages = [], [], []
+    images, masks, pulses, pages = [], [], [], []
     for b in range(image.shape[0]):
-        ys = xs = None
+        found: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
         for _ in range(per_page):
-            if rng.random() < trace_bias:
-                if ys is None:
-                    ys, xs = torch.nonzero(mask[b], as_tuple=True)
-                if len(ys):
-                    k = int(rng.integers(len(ys)))
-                    cy = int(ys[k]) + int(rng.integers(-s // 4, s // 4 + 1))
-                    cx = int(xs[k]) + int(rng.integers(-s // 4, s // 4 + 1))
-                    y0, x0 = min(max(cy - s // 2, 0), h - s), min(max(cx - s // 2, 0), w - s)
-                else:  # a page without traces (cannot happen with ecgsynth layouts)
-                    y0, x0 = int(rng.integers(h - s + 1)), int(rng.integers(w - s + 1))
-            else:
+            u = rng.random()
+            kind = "pulse" if u < pulse_bias else "trace" if u < pulse_bias + trace_bias else None
+            if kind == "pulse":
+                found.setdefault("pulse", torch.nonzero(pulse[b], as_tuple=True))
+                if not len(found["pulse"][0]):
+                    kind = "trace"
+            if kind == "trace":
+                found.setdefault("trace", torch.nonzero(mask[b], as_tuple=True))
+            ys, xs = found[kind] if kind else ((), ())
+            if len(ys):
+                k = int(rng.integers(len(ys)))
+                cy = int(ys[k]) + int(rng.integers(-s // 4, s // 4 + 1))
+                cx = int(xs[k]) + int(rng.integers(-s // 4, s // 4 + 1))
+                y0, x0 = min(max(cy - s // 2, 0), h - s), min(max(cx - s // 2, 0), w - s)
+            else:  # uniform (or a page without traces, which ecgsynth layouts never make)
                 y0, x0 = int(rng.integers(h - s + 1)), int(rng.integers(w - s + 1))
             images.append(image[b, :, y0 : y0 + s, x0 : x0 + s])
             masks.append(mask[b, y0 : y0 + s, x0 : x0 + s])
+            pulses.append(pulse[b, y0 : y0 + s, x0 : x0 + s])
             pages.append(b)
     return {
         "image": torch.stack(images),
         "mask": torch.stack(masks),
+        "pulse": torch.stack(pulses),
         "page": torch.tensor(pages, device=image.device),
     }
 
@@ -117,6 +132,7 @@ class CropStream(ECGImageDataset):
         pages_per_batch, crops_per_page: a batch has ``pages_per_batch * crops_per_page`` crops.
         crop_size: ``(low, high)`` side of the square crops, drawn per batch.
         trace_bias: probability that a crop is centred near a trace.
+        pulse_bias: probability that a crop is centred near a calibration pulse.
         device: where pages are rendered (``cuda``: main process, ``num_workers=0``).
         seed: stream seed.
         conventions: printing conventions per page, ``random`` (the variety of real printers)
@@ -138,6 +154,7 @@ class CropStream(ECGImageDataset):
         device: str | torch.device = "cpu",
         seed: int = 0,
         conventions: str = "random",
+        pulse_bias: float = 0.0,
     ) -> None:
         super().__init__(
             source, layout, "clean", float(dpi[0]), paper, pages_per_batch, device, seed,
@@ -161,6 +178,11 @@ class CropStream(ECGImageDataset):
         if not 16 <= self.crop_range[0] <= self.crop_range[1]:
             raise ValueError(f"crop_size must be a (low, high) range >= 16, got {crop_size}")
         self.trace_bias = float(trace_bias)
+        self.pulse_bias = float(pulse_bias)
+        if not (0 <= self.pulse_bias and 0 <= self.trace_bias and
+                self.pulse_bias + self.trace_bias <= 1):  # fmt: skip
+            raise ValueError(f"need trace_bias, pulse_bias >= 0 with a sum <= 1: {trace_bias}, "
+                             f"{pulse_bias}")  # fmt: skip
         for name in self.preset_names:  # fail on a bad preset now, not in a worker
             self._options(self.dpi_range[0], name)
 
@@ -182,7 +204,7 @@ class CropStream(ECGImageDataset):
     def _make(self, keys: list[tuple[int, ...]]) -> dict:
         dpi, preset, size, rng = self.draw(keys[0])
         pages = render_pages(self._renderer, self.source, self._options(dpi, preset), keys)
-        out = crop_pages(pages, size, self.crops_per_page, self.trace_bias, rng)
+        out = crop_pages(pages, size, self.crops_per_page, self.trace_bias, rng, self.pulse_bias)
         page = out.pop("page").cpu()
         n = len(page)
         out["key"] = torch.tensor(keys, dtype=torch.int64)[page]
@@ -198,23 +220,26 @@ class CropStream(ECGImageDataset):
 
 
 class ValPages(Dataset):
-    """``num`` fixed pages per preset (:class:`~ecgsynth.ECGPageSet`, index-seeded), rendered
-    on ``device`` when first read and kept in CPU memory as uint8 (what the digitizer sees from
-    a PNG), so later validation epochs cost no rendering. Items are page dicts (``image``,
-    ``mask``, ``signal``, ``signal_mask``, ``fs``, ``px_per_mm``) plus ``preset``."""
+    """``num`` fixed pages per (preset, layout) (:class:`~ecgsynth.ECGPageSet`, index-seeded),
+    rendered on ``device`` when first read and kept in CPU memory as uint8 (what the digitizer
+    sees from a PNG), so later validation epochs cost no rendering. Items are page dicts
+    (``image``, ``mask``, ``signal``, ``signal_mask``, ``fs``, ``px_per_mm``) plus ``preset``
+    and ``layout``. ``layout`` may be one name or a list of them."""
 
     def __init__(
         self,
         num: int,
         presets: Sequence[str],
         source: SignalSource,
-        layout: str = "3x4",
+        layout: str | Sequence[str] = "3x4",
         dpi: float = 200.0,
         paper: str = "letter",
         seed: int = 20240,
         device: str | torch.device = "cpu",
     ) -> None:
-        self.sets = [ECGPageSet(num, source, layout, p, dpi, paper, seed) for p in presets]
+        layouts = [layout] if isinstance(layout, str) else list(layout)
+        self.groups = [(p, lay) for p in presets for lay in layouts]
+        self.sets = [ECGPageSet(num, source, lay, p, dpi, paper, seed) for p, lay in self.groups]
         self.device = torch.device(device)
         self.presets = list(presets)
         self.num = int(num)
@@ -225,11 +250,12 @@ class ValPages(Dataset):
 
     def __getitem__(self, index: int) -> dict:
         if index not in self._cache:
-            batch = self.sets[index // self.num].render_batch([index % self.num], self.device)
+            group = index // self.num
+            batch = self.sets[group].render_batch([index % self.num], self.device)
             keep = ("image", "mask", "signal", "signal_mask", "fs", "px_per_mm")
             page = {k: batch[k][0].cpu() for k in keep}
             page["image"] = (page["image"] * 255).round().to(torch.uint8)
-            page["preset"] = self.presets[index // self.num]
+            page["preset"], page["layout"] = self.groups[group]
             self._cache[index] = page
         page = dict(self._cache[index])
         page["image"] = page["image"].float() / 255
@@ -265,8 +291,8 @@ class PageDataModule(pl.LightningDataModule):
     ``render_device``: ``cpu`` (DataLoader workers), ``cuda``, or ``auto`` = the trainer's device
     (on a GPU, pages are rendered there in the main process and workers are not used).
 
-    ``val`` keys: ``num`` (pages per preset), ``presets``, ``layout``, ``dpi``, ``seed``,
-    ``batch_size``.
+    ``val`` keys: ``num`` (pages per preset and layout), ``presets``, ``layout`` (one) or
+    ``layouts`` (a list), ``dpi``, ``seed``, ``batch_size``.
     """
 
     def __init__(
@@ -276,6 +302,7 @@ class PageDataModule(pl.LightningDataModule):
         crops_per_page: int = 4,
         crop_size: Sequence[int] = (256, 512),
         trace_bias: float = 0.8,
+        pulse_bias: float = 0.0,
         num_workers: int = 1,
         render_device: str = "auto",
         seed: int = 0,
@@ -289,6 +316,7 @@ class PageDataModule(pl.LightningDataModule):
         self.crops_per_page = crops_per_page
         self.crop_size = tuple(crop_size)
         self.trace_bias = trace_bias
+        self.pulse_bias = pulse_bias
         self.num_workers = num_workers
         self.render_device = render_device
         self.seed = seed
@@ -328,6 +356,7 @@ class PageDataModule(pl.LightningDataModule):
             crops_per_page=self.crops_per_page,
             crop_size=self.crop_size,
             trace_bias=self.trace_bias,
+            pulse_bias=self.pulse_bias,
             device=self._device(),
             seed=self.seed,
         )
@@ -345,7 +374,7 @@ class PageDataModule(pl.LightningDataModule):
                 v["num"],
                 list(v["presets"]),
                 self.source,
-                layout=v["layout"],
+                layout=v.get("layouts") or v["layout"],
                 dpi=v["dpi"],
                 paper=self.synth.get("paper", "letter"),
                 seed=v["seed"],
@@ -496,6 +525,10 @@ class SegmenterModule(pl.LightningModule):
         lr, weight_decay, warmup_steps: AdamW with linear warm-up then cosine decay to
             ``min_lr_ratio * lr`` over the trainer's total steps.
         pos_weight, dice_weight: see :func:`trace_loss`.
+        pulse_weight: weight of the calibration-pulse loss (output channel 1, when the net has
+            one; the target is the renderer's ``PULSE_BIT``).
+        schedule_steps: length of the cosine schedule (``None``: the trainer's total steps).
+            Set it for training spread over several runs that each stop on ``max_time``.
         dilate_dpi: dilate the target by one pixel (3x3) on batches at or above this dpi
             (``None``: never). Off by default: the vectoriser takes the per-column centroid of
             the probability, which a symmetric dilation does not move, but a thicker target
@@ -517,6 +550,8 @@ class SegmenterModule(pl.LightningModule):
         min_lr_ratio: float = 0.02,
         pos_weight: float = 2.0,
         dice_weight: float = 1.0,
+        pulse_weight: float = 0.5,
+        schedule_steps: int | None = None,
         dilate_dpi: float | None = None,
         channels_last: bool = True,
         digitize: bool = True,
@@ -533,14 +568,16 @@ class SegmenterModule(pl.LightningModule):
             self.net = self.net.to(memory_format=torch.channels_last)
         self._val: dict[str, Any] = {}
         self._digitizers: dict[tuple[float, int], Any] = {}
+        self.train_seconds = 0.0  # training wall time over every resumed run
+        self._step_start: float | None = None
 
     # ---- training -------------------------------------------------------------------------
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
-        """``[B, 3, H, W]`` in [0, 1] -> trace logits ``[B, H, W]``."""
+        """``[B, 3, H, W]`` in [0, 1] -> logits ``[B, C, H, W]`` (0: trace, 1: pulse)."""
         if self.hparams.channels_last:
             image = image.contiguous(memory_format=torch.channels_last)
-        return self.net(image)[:, 0]
+        return self.net(image)
 
     def _target(self, mask: torch.Tensor, dpi: torch.Tensor | None) -> torch.Tensor:
         target = (mask > 0).float()
@@ -552,18 +589,43 @@ class SegmenterModule(pl.LightningModule):
 
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
         logits = self(batch["image"])
+        h = self.hparams
         parts = trace_loss(
-            logits,
-            self._target(batch["mask"], batch.get("dpi")),
-            self.hparams.pos_weight,
-            self.hparams.dice_weight,
-        )
+            logits[:, 0], self._target(batch["mask"], batch.get("dpi")), h.pos_weight,
+            h.dice_weight,
+        )  # fmt: skip
         n = batch["image"].shape[0]
-        self.log("train/loss", parts["loss"], prog_bar=True, batch_size=n)
-        self.log_dict({"train/bce": parts["bce"], "train/dice_loss": parts["dice"]}, batch_size=n)
+        logs = {"train/bce": parts["bce"], "train/dice_loss": parts["dice"]}
+        loss = parts["loss"]
+        if logits.shape[1] > 1 and "pulse" in batch:
+            pulse = trace_loss(logits[:, 1], batch["pulse"].float(), h.pos_weight, h.dice_weight)
+            loss = loss + h.pulse_weight * pulse["loss"]
+            logs["train/pulse_loss"] = pulse["loss"]
+        self.log("train/loss", loss, prog_bar=True, batch_size=n)
+        self.log_dict(logs, batch_size=n)
         if "dpi" in batch:
             self.log("train/dpi", batch["dpi"].float().mean(), batch_size=n)
-        return parts["loss"]
+        return loss
+
+    # training hours: wall time between training batches (data waits included, validation not)
+    def on_train_start(self) -> None:
+        self._step_start = time.perf_counter()
+
+    def on_validation_end(self) -> None:
+        self._step_start = time.perf_counter()
+
+    def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
+        now = time.perf_counter()
+        if self._step_start is not None:
+            self.train_seconds += now - self._step_start
+        self._step_start = now
+        self.log("train/hours", self.train_seconds / 3600, batch_size=1)
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint["train_seconds"] = self.train_seconds
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        self.train_seconds = float(checkpoint.get("train_seconds", 0.0))
 
     def configure_optimizers(self) -> dict:
         decay = [p for p in self.parameters() if p.ndim > 1]
@@ -575,7 +637,8 @@ class SegmenterModule(pl.LightningModule):
             ],
             lr=self.hparams.lr,
         )
-        total = max(1, int(self.trainer.estimated_stepping_batches))
+        total = self.hparams.schedule_steps or int(self.trainer.estimated_stepping_batches)
+        total = max(1, total)
         warmup = min(self.hparams.warmup_steps, total // 2)
         floor = self.hparams.min_lr_ratio
 
@@ -596,7 +659,8 @@ class SegmenterModule(pl.LightningModule):
     def on_validation_epoch_start(self) -> None:
         datamodule = getattr(self.trainer, "datamodule", None)
         presets = list(datamodule.val["presets"]) if isinstance(datamodule, PageDataModule) else []
-        self._val = {"fused": self.net.fused(), "presets": presets, "failures": 0}
+        segmenter = UNetSegmenter(self.net.fused(), self.device, tile=self.hparams.tile)
+        self._val = {"segmenter": segmenter, "presets": presets, "failures": 0}
         self._val.update(snr_db=[], aligned_snr_db=[], inter=0.0, pred=0.0, true=0.0, bce=0.0)
         self._val["pages"] = 0
 
@@ -604,16 +668,23 @@ class SegmenterModule(pl.LightningModule):
         key = (float(fs), int(num_samples))
         if key not in self._digitizers:
             cls = _digitizer_class() if self.hparams.digitize else None
-            # "ink": its own segmenter is never used (digitize_mask gets our probabilities), so
-            # do not load the shipped U-Net for nothing
+            # "ink" only so that no shipped model is loaded: the segmenter is set per epoch
             self._digitizers[key] = (
                 None if cls is None else cls(checkpoint="ink", fs=key[0], num_samples=key[1])
             )
-        return self._digitizers[key]
+        digitizer = self._digitizers[key]
+        if digitizer is not None:
+            digitizer.segmenter = self._val["segmenter"]
+        return digitizer
 
     def validation_step(self, batch: dict, batch_idx: int) -> None:
+        """Dice of the page-scale map (trace, plus pulse ink for a two-channel net) against the
+        trace mask; SNR of the real :class:`~digitizer.pipeline.Digitizer` run on the page."""
         image = batch["image"]
-        prob = self._val["fused"].predict_proba(image, tile=self.hparams.tile).float()
+        prob = torch.stack(
+            [self._val["segmenter"](image[i : i + 1], float(batch["px_per_mm"][i]))[0]
+             for i in range(len(image))]
+        ).to(image.device)  # fmt: skip
         target = (batch["mask"] > 0).float()
         stats = self._val
         pred = (prob >= 0.5).float()
@@ -625,12 +696,12 @@ class SegmenterModule(pl.LightningModule):
         )
         stats["pages"] += len(image)
         for i in range(len(image)):
-            self._score_page(batch, i, prob[i])
+            self._score_page(batch, i)
             page_index = batch_idx * len(image) + i
             if page_index < self.hparams.num_overlays and self.trainer.is_global_zero:
                 self._log_overlay(page_index, image[i], prob[i], target[i])
 
-    def _score_page(self, batch: dict, i: int, prob: torch.Tensor) -> None:
+    def _score_page(self, batch: dict, i: int) -> None:
         signal = batch["signal"][i].float().cpu()
         reference = torch.where(batch["signal_mask"][i].cpu(), signal, torch.nan).numpy()
         fs = float(batch["fs"][i])
@@ -638,7 +709,7 @@ class SegmenterModule(pl.LightningModule):
         if digitizer is None:
             return
         try:
-            record = digitizer.digitize_mask(batch["image"][i].float().cpu(), prob.cpu())
+            record = digitizer.digitize(batch["image"][i].float().cpu())
             estimate = np.asarray(record.signal, dtype=np.float32)
         except Exception as err:  # a failed page scores 0 dB on every lead, as in the Challenge
             self._val["failures"] += 1

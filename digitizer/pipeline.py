@@ -32,7 +32,7 @@ from .confidence import CONFIDENCE_THRESHOLD, Candidate, LeadReport, amplitude_c
 from .grid import GridEstimate, detect_grid
 from .io import read_image
 from .layout import PageLayout, Row, detect_layout
-from .segment import InkSegmenter, Segmenter, load_segmenter
+from .segment import Segmenter, load_segmenter
 from .vectorize import Pen, RowTrace, estimate_pen, fit_centerline
 
 PANEL_MARGIN_PX = 0.25  # columns this close to a neighbouring panel's trace are left out
@@ -197,10 +197,8 @@ class Digitizer:
         img = _as_hwc_float(image)
         grid = detect_grid(img)
         rect = grid.rectify(img, border=1.0)
-        seg = self.segmenter
-        if isinstance(seg, InkSegmenter) and seg.px_per_mm is None:
-            seg = InkSegmenter(seg.line_mm, grid.px_per_mm)
-        prob = seg(torch.from_numpy(np.ascontiguousarray(rect.transpose(2, 0, 1)))[None])[0]
+        page = torch.from_numpy(np.ascontiguousarray(rect.transpose(2, 0, 1)))[None]
+        prob = self.segmenter(page, px_per_mm=grid.px_per_mm)[0]
         return self._from_rectified(prob.numpy(), grid, rect)
 
     def digitize_mask(self, image: np.ndarray | torch.Tensor,

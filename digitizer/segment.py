@@ -18,16 +18,18 @@ from typing import Protocol
 import cv2
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 DEFAULT_CHECKPOINT = Path(__file__).resolve().parent.parent / "checkpoints" / "unet_small.pt"
 
 
 class Segmenter(Protocol):
-    """``image [B, 3, H, W]`` float in [0, 1] -> trace probability ``[B, H, W]`` in [0, 1]."""
+    """``image [B, 3, H, W]`` float in [0, 1] at ``px_per_mm`` (the grid's scale, ``None`` if
+    unknown) -> trace probability ``[B, H, W]`` in [0, 1]."""
 
     name: str
 
-    def __call__(self, image: torch.Tensor) -> torch.Tensor: ...
+    def __call__(self, image: torch.Tensor, px_per_mm: float | None = None) -> torch.Tensor: ...
 
 
 class InkSegmenter:
@@ -44,14 +46,17 @@ class InkSegmenter:
         self.line_mm = line_mm
         self.px_per_mm = px_per_mm
 
-    def __call__(self, image: torch.Tensor) -> torch.Tensor:
-        return torch.stack([torch.from_numpy(self.segment(im)) for im in image.cpu().numpy()])
+    def __call__(self, image: torch.Tensor, px_per_mm: float | None = None) -> torch.Tensor:
+        """``[B, 3, H, W]`` -> ``[B, H, W]``; ``px_per_mm`` (the grid's) unless set here."""
+        scale = self.px_per_mm or px_per_mm
+        pages = image.cpu().numpy()
+        return torch.stack([torch.from_numpy(self.segment(im, scale)) for im in pages])
 
-    def segment(self, image: np.ndarray) -> np.ndarray:
+    def segment(self, image: np.ndarray, px_per_mm: float | None = None) -> np.ndarray:
         """One page: ``[3, H, W]`` float in [0, 1] -> ``float32 [H, W]``."""
         rgb = np.ascontiguousarray(image.transpose(1, 2, 0), dtype=np.float32)
         h, w = rgb.shape[:2]
-        ppm = self.px_per_mm or max(h, w) / 279.4
+        ppm = self.px_per_mm or px_per_mm or max(h, w) / 279.4
         brightest = rgb.max(axis=2)
         # local paper brightness: a wide closing (max filter) ignores thin dark strokes
         k = int(2 * round(1.5 * ppm) + 1)
@@ -115,16 +120,53 @@ def _grid_lines_only(lines: np.ndarray, ink: np.ndarray, axis: int) -> np.ndarra
 
 
 class UNetSegmenter:
-    """Wraps a :class:`digitizer.unet.UNet` as a segmenter."""
+    """Wraps a :class:`digitizer.unet.UNet` as a segmenter.
+
+    A model with ``config.px_per_mm > 0`` reads pages at that scale: the page (at the grid's
+    ``px_per_mm``, passed by the pipeline) is resampled to it (area average down, bilinear up)
+    and the probabilities back to the page's pixels, so a 200-dpi page costs a quarter of its
+    pixels at 4 px/mm. With a second output channel (calibration pulse) the result is the
+    larger of trace and pulse probability: the ink of the rows that the pipeline measures.
+
+    ``refine`` (default): the model says where the trace is, the page's own ink says exactly
+    where: within ``refine_mm`` of the model's trace, the :class:`InkSegmenter` map at full
+    resolution is added (the larger of the two), so the thin tips of QRS spikes that a
+    4 px/mm map rounds off come back, while grid, text and clutter away from it stay out.
+    """
 
     name = "unet"
 
-    def __init__(self, model: torch.nn.Module, device: str | torch.device = "cpu") -> None:
+    def __init__(self, model: torch.nn.Module, device: str | torch.device = "cpu",
+                 tile: int | None = None, refine: bool = True,
+                 refine_mm: float = 0.75) -> None:  # fmt: skip
         self.device = torch.device(device)
         self.model = model.to(self.device).eval()
+        self.tile = tile
+        self.refine = refine
+        self.refine_mm = refine_mm
 
-    def __call__(self, image: torch.Tensor) -> torch.Tensor:
-        return self.model.predict_proba(image.to(self.device)).float().cpu()
+    def __call__(self, image: torch.Tensor, px_per_mm: float | None = None) -> torch.Tensor:
+        """``[B, 3, H, W]`` in [0, 1] at ``px_per_mm`` (``None``: read at the page's scale)
+        -> ``[B, H, W]`` on the CPU."""
+        config = self.model.config
+        h, w = image.shape[-2:]
+        x = image.to(self.device, torch.float32)
+        scale = config.px_per_mm / px_per_mm if config.px_per_mm > 0 and px_per_mm else 1.0
+        if abs(scale - 1.0) > 0.02:
+            size = (max(16, round(h * scale)), max(16, round(w * scale)))
+            x = F.interpolate(x, size=size, mode="area" if scale < 1 else "bilinear",
+                              align_corners=None if scale < 1 else False)  # fmt: skip
+        prob = self.model.predict_proba(x, tile=self.tile, channel=None)
+        prob = prob.amax(dim=1) if prob.shape[1] > 1 else prob[:, 0]
+        if prob.shape[-2:] != (h, w):
+            prob = F.interpolate(prob[:, None], size=(h, w), mode="bilinear", align_corners=False)
+            prob = prob[:, 0]
+        prob = prob.float().cpu()
+        if self.refine and px_per_mm:
+            k = 2 * max(1, round(self.refine_mm * px_per_mm)) + 1
+            near = F.max_pool2d((prob[:, None] > 0.3).float(), k, stride=1, padding=k // 2)[:, 0]
+            prob = torch.maximum(prob, InkSegmenter(px_per_mm=px_per_mm)(image) * near)
+        return prob
 
 
 # The default reader: the shipped U-Net scores below the non-learned segmenter on every page

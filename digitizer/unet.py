@@ -49,7 +49,8 @@ class UNetConfig:
     """Architecture of a :class:`UNet` (everything needed to rebuild it from a checkpoint)."""
 
     in_channels: int = 3
-    out_channels: int = 1  # channel 0 = trace logit
+    out_channels: int = 1  # channel 0 = trace logit, channel 1 (if any) = calibration pulse
+    px_per_mm: float = 0.0  # the page scale the model reads (0: the page's own scale)
     depth: int = 4  # number of 2x downsamplings; inputs are padded to a multiple of 2**depth
     width: int = 16  # channels at full resolution; doubled at every level...
     max_width: int = 256  # ...up to this
@@ -69,16 +70,20 @@ class UNetConfig:
             raise ValueError("need full_res_convs >= 1, encoder_convs >= 1, decoder_convs >= 0")
         if len(self.mean) != self.in_channels or len(self.std) != self.in_channels:
             raise ValueError("mean and std need one value per input channel")
+        if self.px_per_mm < 0:
+            raise ValueError(f"px_per_mm must be >= 0 (0: the page's scale), got {self.px_per_mm}")
 
     def channels(self, level: int) -> int:
         """Feature channels at ``level`` (0 = full resolution)."""
         return min(self.width * 2**level, self.max_width)
 
 
-#: Named sizes. ``small``: CPU inference (about 1 s for a 200-dpi Letter page on two cores);
-#: ``base``: GPU training and inference; ``tiny``: tests and smoke runs.
+#: Named sizes. ``cpu``: the CPU model, trace + pulse at 4 px/mm (a 200-dpi Letter page is read
+#: at a quarter of its pixels: about 0.2 s on two cores); ``small``: the same net at the page's
+#: own scale (about 1 s); ``base``: GPU training and inference; ``tiny``: tests and smoke runs.
 VARIANTS: dict[str, dict[str, Any]] = {
     "tiny": {"depth": 3, "width": 4, "max_width": 16},
+    "cpu": {"depth": 4, "width": 8, "max_width": 64, "out_channels": 2, "px_per_mm": 4.0},
     "small": {"depth": 4, "width": 8, "max_width": 64},
     "base": {"depth": 5, "width": 32, "max_width": 256, "full_res_convs": 2, "decoder_convs": 2},
 }
@@ -189,29 +194,34 @@ class UNet(nn.Module):
 
     @torch.no_grad()
     def predict_proba(
-        self, image: torch.Tensor, tile: int | None = None, overlap: int = 64
-    ) -> torch.Tensor:
-        """Trace probability (sigmoid of output channel 0): ``[B, 3, H, W] -> [B, H, W]``.
+        self, image: torch.Tensor, tile: int | None = None, overlap: int = 64,
+        channel: int | None = 0,
+    ) -> torch.Tensor:  # fmt: skip
+        """Probabilities (sigmoid of the logits): ``[B, 3, H, W] -> [B, H, W]`` for one output
+        ``channel`` (0: trace), or ``[B, C, H, W]`` for all of them (``channel=None``).
 
         Uses the eval-mode network (:meth:`fused`; this module's own mode is untouched) without
-        gradients, on this module's device. ``tile`` bounds memory on large pages: the image is
-        processed in ``tile x tile`` windows overlapping by ``overlap`` pixels and each output
-        pixel is taken from a window where it lies at least ``overlap`` pixels from a window
-        border (away from the image border), so with ``norm="batch"`` tiling changes nothing
-        beyond what the network sees outside that margin.
+        gradients, on this module's device, at the input's own scale (:meth:`UNetSegmenter
+        <digitizer.segment.UNetSegmenter>` resamples to ``config.px_per_mm``). ``tile`` bounds
+        memory on large pages: the image is processed in ``tile x tile`` windows overlapping by
+        ``overlap`` pixels and each output pixel is taken from a window where it lies at least
+        ``overlap`` pixels from a window border (away from the image border), so with
+        ``norm="batch"`` tiling changes nothing beyond what the network sees outside that margin.
         """
         if image.ndim != 4:
             raise ValueError(f"predict_proba takes a batch [B, 3, H, W], got {tuple(image.shape)}")
         net = self.fused()
+        pick = slice(None) if channel is None else channel
         image = image.to(self.mean.device, self.mean.dtype).contiguous(
             memory_format=torch.channels_last
         )
         h, w = image.shape[-2:]
         if tile is None or (h <= tile and w <= tile):
-            return torch.sigmoid(net(image)[:, 0])
+            return torch.sigmoid(net(image)[:, pick])
         if tile <= 2 * overlap:
             raise ValueError(f"tile ({tile}) must exceed 2 * overlap ({overlap})")
-        out = image.new_empty(image.shape[0], h, w)
+        channels = () if channel is not None else (self.config.out_channels,)
+        out = image.new_empty(image.shape[0], *channels, h, w)
         step = tile - 2 * overlap
         for y0 in range(0, h, step):
             y1 = min(y0 + step, h)
@@ -219,9 +229,9 @@ class UNet(nn.Module):
             for x0 in range(0, w, step):
                 x1 = min(x0 + step, w)
                 wx0 = max(0, min(x0 - overlap, w - tile))
-                logits = net(image[..., wy0 : wy0 + tile, wx0 : wx0 + tile])[:, 0]
-                out[:, y0:y1, x0:x1] = torch.sigmoid(
-                    logits[:, y0 - wy0 : y1 - wy0, x0 - wx0 : x1 - wx0]
+                logits = net(image[..., wy0 : wy0 + tile, wx0 : wx0 + tile])[:, pick]
+                out[..., y0:y1, x0:x1] = torch.sigmoid(
+                    logits[..., y0 - wy0 : y1 - wy0, x0 - wx0 : x1 - wx0]
                 )
         return out
 

@@ -29,6 +29,9 @@ LEADS: tuple[str, ...] = ("I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3
 NUM_LEADS = len(LEADS)
 MAX_RHYTHM = 3
 NUM_CHANNELS = NUM_LEADS + MAX_RHYTHM
+# ``mask_bits`` bit of calibration-pulse ink (above the channel bits: ``mask`` ignores it)
+PULSE_BIT = NUM_CHANNELS
+TRACE_BITS = (1 << NUM_CHANNELS) - 1  # the channel bits of ``mask_bits``
 
 PAPER_SIZES_MM: dict[str, tuple[float, float]] = {
     "letter": (279.4, 215.9),  # landscape (width, height)

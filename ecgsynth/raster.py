@@ -73,8 +73,8 @@ class PolylineCanvas:
         expand = lambda t: t[:, None].expand_as(ok)[ok]  # noqa: E731
         self._spans.append((a[ok], b[ok], col[ok], expand(page), expand(flag.to(torch.int32))))
 
-    def finish(self) -> tuple[Tensor, Tensor, Tensor]:
-        """Paint every span.
+    def finish(self, label_bits: int = -1) -> tuple[Tensor, Tensor, Tensor]:
+        """Paint every span. Only the flag bits in ``label_bits`` (default: all) make labels.
 
         Returns:
             ``coverage`` ``[B, H, W]`` float32 in [0, 1], ``bits`` ``[B, H, W]`` int32 and
@@ -102,8 +102,9 @@ class PolylineCanvas:
             # one span per (polyline, column): a flag never lands twice on a pixel
             idx = idx[marked]
             bits.view(-1).index_add_(0, idx, flag[span][marked])
-            value = bits.view(-1)[idx]
-            lowest = torch.log2((value & -value).double()).to(torch.uint8) + 1
+            value = bits.view(-1)[idx] & label_bits
+            lowest = torch.log2((value & -value).double()).nan_to_num_(0.0, 0.0, 0.0)
+            lowest = torch.where(value != 0, lowest.to(torch.uint8) + 1, 0).to(torch.uint8)
             labels.view(-1)[idx] = lowest  # duplicates write the same value
         coverage = self._cov.view(self.batch, h, w).float().mul_(1.0 / FIXED_ONE).clamp_(0.0, 1.0)
         return coverage, bits, labels

@@ -12,7 +12,8 @@ key                shape / type                 meaning
                                                 overlap); channels are defined in
                                                 :mod:`ecgsynth.layout`
 ``mask_bits``      int32 ``[B, H, W]``          bit ``c`` set where channel ``c`` is drawn
-                                                (exact under overlaps; see :func:`lead_masks`)
+                                                (exact under overlaps; see :func:`lead_masks`);
+                                                bit ``PULSE_BIT`` (15): calibration pulse ink
 ``points``         float32 ``[B, 15, T, 2]``    ``(x, y)`` pixel of every plotted sample per
                                                 channel, NaN where not plotted
 ``boxes``          float32 ``[B, 15, 4]``       ``(x0, y0, x1, y1)`` panel box per channel, NaN
@@ -46,7 +47,9 @@ from .layout import (
     LEADS,
     NUM_CHANNELS,
     NUM_LEADS,
+    PULSE_BIT,
     PULSE_LEAD_MM,
+    TRACE_BITS,
     PageGeometry,
     PrintConvention,
     mm_to_px,
@@ -99,7 +102,7 @@ class Renderer:
         )
         traces = self._add_traces(canvas, signal, fs, specs, geoms, ppm)
         self._add_decorations(canvas, specs, geoms, ppm)
-        coverage, bits, labels = canvas.finish()
+        coverage, bits, labels = canvas.finish(TRACE_BITS)
 
         image = self._background(specs, geoms, ppm, height, width)
         ink = self._colors([s.style.ink_color for s in specs])
@@ -166,8 +169,9 @@ class Renderer:
         }
 
     def _add_decorations(self, canvas, specs, geoms, ppm) -> None:
-        """Calibration pulses (1 mV high) and column separators: ink, no mask."""
-        shapes, pages, widths = [], [], []
+        """Calibration pulses (1 mV high; ``PULSE_BIT`` in ``mask_bits``, not in ``mask``) and
+        column separators (ink only)."""
+        shapes, pages, widths, flags = [], [], [], []
         for b, (s, g) in enumerate(zip(specs, geoms)):
             w = s.style.line_width_mm * ppm
             if s.style.pulses:
@@ -179,11 +183,13 @@ class Renderer:
                     shapes.append((x0 + dx, y0 + dy))
                     pages.append(b)
                     widths.append(w)
+                    flags.append(1 << PULSE_BIT)
             if s.style.separators:
                 for x0, y0, y1 in g.separators:
                     shapes.append((np.array([x0, x0]), np.array([y0, y1])))
                     pages.append(b)
                     widths.append(w)
+                    flags.append(0)
         if not shapes:
             return
         xy = np.full((2, len(shapes), 6), np.nan)
@@ -192,7 +198,7 @@ class Renderer:
             xy[1, i, : len(sy)] = sy * ppm - 0.5
         xy_t = torch.tensor(xy, dtype=torch.float32, device=self.device)
         canvas.add(xy_t[0], xy_t[1], torch.tensor(pages, device=self.device),
-                   torch.zeros(len(shapes), dtype=torch.int32, device=self.device),
+                   torch.tensor(flags, dtype=torch.int32, device=self.device),
                    torch.tensor(widths, dtype=torch.float32, device=self.device))  # fmt: skip
 
     def _background(self, specs, geoms, ppm, height, width) -> Tensor:

@@ -192,18 +192,41 @@ def eval_segmenter(num: int, seed: int, checkpoint: str) -> dict:
     return out
 
 
-def eval_speed(num: int, seed: int) -> dict:
-    """Seconds per 200-dpi page for grid + layout + vectorisation (mask given)."""
-    dig = Digitizer(checkpoint="ink")
-    ps = ECGPageSet(num + 1, layout="3x4", preset="medium", dpi=200, seed=seed)
-    pages = [ps.render_batch([i]) for i in range(num + 1)]
-    dig.digitize_mask(pages[0]["image"][0], (pages[0]["mask"][0] > 0).float())  # warm-up
-    t0 = time.perf_counter()
-    for b in pages[1:]:
-        dig.digitize_mask(b["image"][0], (b["mask"][0] > 0).float())
-    per_page = (time.perf_counter() - t0) / num
-    print(f"pipeline without the model: {per_page:.3f} s/page (200 dpi, medium, {num} pages)")
-    return {"s_per_page": per_page}
+def eval_speed(num: int, seed: int, checkpoint: str | None) -> dict:
+    """Seconds per 200-dpi page of the whole digitizer (grid, segmenter, layout, vectorisation)
+    with the U-Net ``checkpoint`` (default: the shipped one) and with the non-learned segmenter,
+    on the same pages in one run (interleaved, so load on the machine hits both alike), plus
+    the pipeline alone (ground-truth mask given)."""
+    readers = {
+        "ink": Digitizer(checkpoint="ink"),
+        "unet": Digitizer(checkpoint=checkpoint or "unet"),
+    }
+    pages = []
+    for i, layout in enumerate(list(LAYOUTS) * (num // len(LAYOUTS) + 1)):
+        if len(pages) == num + 1:
+            break
+        preset = ("clean", "medium", "heavy")[i % 3]
+        ps = ECGPageSet(1, layout=layout, preset=preset, dpi=200, seed=seed + i)
+        pages.append(ps.render_batch([0]))
+    times: dict[str, float] = {"ink": 0.0, "unet": 0.0, "mask": 0.0}
+    for k, b in enumerate(pages):  # page 0 warms every path up and is not timed
+        image = b["image"][0]
+        for name, dig in readers.items():
+            t0 = time.perf_counter()
+            dig.digitize(image)
+            times[name] += (time.perf_counter() - t0) * (k > 0)
+        t0 = time.perf_counter()
+        readers["ink"].digitize_mask(image, (b["mask"][0] > 0).float())
+        times["mask"] += (time.perf_counter() - t0) * (k > 0)
+    out = {f"{name}_s_per_page": t / num for name, t in times.items()}
+    out["unet_over_ink"] = times["unet"] / times["ink"]
+    print(f"200 dpi, {num} pages (all layouts and presets), {torch.get_num_threads()} threads:")
+    model = checkpoint or "shipped"
+    print(f"  digitizer with the U-Net ({model}): {out['unet_s_per_page']:.3f} s/page")
+    print(f"  digitizer with the ink segmenter:  {out['ink_s_per_page']:.3f} s/page")
+    print(f"  pipeline alone (mask given):       {out['mask_s_per_page']:.3f} s/page")
+    print(f"  U-Net / ink: {out['unet_over_ink']:.2f}x")
+    return out
 
 
 def best_lag_snr_db(ref: np.ndarray, est: np.ndarray, max_lag: int) -> tuple[float, int]:
@@ -513,8 +536,8 @@ def main() -> None:
     p.add_argument(
         "--checkpoint",
         default=None,
-        help="segmenter task: 'ink' (default) or a U-Net path; foreign task: the shipped U-Net "
-        "(default), 'ink' or a path",
+        help="segmenter task: 'ink' (default), 'unet' or a U-Net path; foreign task: the default "
+        "reader, 'ink', 'unet' or a path; speed task: the U-Net timed against ink (default unet)",
     )
     p.add_argument(
         "--gallery",
@@ -538,7 +561,7 @@ def main() -> None:
     p.add_argument("--log", type=Path, default=Path(__file__).with_name("eval_digitizer.jsonl"))
     a = p.parse_args()
     torch.set_grad_enabled(False)
-    defaults = {"grid": 200, "gtmask": 8, "segmenter": 4, "speed": 5, "foreign": 48, "pdf": 20}
+    defaults = {"grid": 200, "gtmask": 8, "segmenter": 4, "speed": 12, "foreign": 48, "pdf": 20}
     num = a.num or defaults[a.task]
     if a.task == "grid":
         res = eval_grid(num, a.seed)
@@ -552,7 +575,7 @@ def main() -> None:
     elif a.task == "pdf":
         res = eval_pdf(num, a.seed, a.checkpoint)
     else:
-        res = eval_speed(num, a.seed)
+        res = eval_speed(num, a.seed, a.checkpoint)
     line = {"task": a.task, "num": num, "seed": a.seed, "checkpoint": a.checkpoint,
             "dpi": a.dpi, "lowpass": a.lowpass,
             "host": platform.node(), "torch": torch.__version__, "result": res,

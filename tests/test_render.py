@@ -189,3 +189,17 @@ def test_cuda_matches_cpu():
     gpu = Renderer("cuda").render(sig, FS, specs)
     assert torch.equal(cpu["mask_bits"], gpu["mask_bits"].cpu())
     assert float((cpu["image"] - gpu["image"].cpu()).abs().max()) < 1e-4
+
+
+def test_pulse_ink_has_its_own_bit_and_stays_out_of_the_trace_mask():
+    from ecgsynth.layout import PULSE_BIT
+
+    spec = PageSpec(layout="3x4", dpi=100.0)
+    with_pulse = Renderer().render(ecg_like(1), FS, [spec])
+    pulse = ((with_pulse["mask_bits"] >> PULSE_BIT) & 1).bool()[0]
+    # a 1 mV pulse per row (4 rows), each ~10 mm of stroke at 100 dpi: hundreds of pixels
+    assert pulse.sum() > 200
+    assert (with_pulse["mask"][0][pulse] == 0).float().mean() > 0.9  # not a trace class
+    assert int(with_pulse["mask"].max()) <= NUM_CHANNELS
+    # every channel bit still reads back as the class map
+    assert torch.equal(lead_masks(with_pulse["mask_bits"]).any(1), with_pulse["mask"] > 0)

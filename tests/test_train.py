@@ -324,8 +324,11 @@ class FakeDigitizer:
     def __init__(self, checkpoint=None, fs: float = 500.0, num_samples: int = 5000) -> None:
         self.num_samples = num_samples
 
-    def digitize_mask(self, image, prob):
-        assert image.ndim == 3 and prob.shape == image.shape[1:]
+    def digitize(self, image):
+        # validation reads the page itself, with the model under training as the segmenter
+        assert image.ndim == 3 and isinstance(self.segmenter, dl.UNetSegmenter)
+        prob = self.segmenter(image[None], px_per_mm=2.0)
+        assert prob.shape == (1, *image.shape[1:])
         if self.fail:
             raise RuntimeError("no grid found")
         return type("Rec", (), {"signal": np.full((12, self.num_samples), 0.1, np.float32)})()
@@ -465,3 +468,83 @@ def test_train_py_ddp_spawn_two_cpu_processes(tmp_path):
     assert ckpt["global_step"] == 2
     assert ckpt["PageDataModule"]["stream"]["position"] == 2
     assert load_checkpoint(out).meta["global_step"] == 2
+
+
+# ---- the CPU model: pulse channel, fixed reading scale, runs that resume ----------------------
+
+
+def test_crops_carry_the_pulse_target(source):
+    stream = CropStream(source, dpi=(60, 60), pages_per_batch=1, crops_per_page=6,
+                        crop_size=(64, 64), trace_bias=0.0, pulse_bias=1.0,
+                        conventions="standard")  # fmt: skip
+    b = next(iter(stream))
+    assert b["pulse"].shape == b["mask"].shape and b["pulse"].dtype == torch.uint8
+    assert (b["pulse"].flatten(1).sum(1) > 0).all()  # pulse_bias=1: every crop shows a pulse
+    assert (b["mask"].flatten(1) > 0).any(1).all()  # ... and the trace that follows it
+    assert not (b["pulse"].bool() & (b["mask"] > 0)).any()  # two different targets
+    with pytest.raises(ValueError, match="sum <= 1"):
+        CropStream(source, trace_bias=0.8, pulse_bias=0.3)
+
+
+def test_two_channel_net_learns_the_pulse_channel(source):
+    dm = tiny_datamodule(source)
+    dm.setup("fit")
+    batch = next(iter(dm.train_dataloader()))
+    model = SegmenterModule({"variant": "tiny", "out_channels": 2}, pulse_weight=1.0)
+    loss = model.training_step(batch, 0)
+    trace_only = SegmenterModule({"variant": "tiny", "out_channels": 2}, pulse_weight=0.0)
+    trace_only.load_state_dict(model.state_dict())
+    assert float(loss) > float(trace_only.training_step(batch, 0)) + 1e-3
+
+
+def test_unet_segmenter_reads_at_the_model_scale(monkeypatch):
+    net = build_unet("tiny", px_per_mm=4.0, out_channels=2)
+    seen = []
+    real = UNet.predict_proba
+
+    def spy(self, image, *args, **kwargs):
+        seen.append(tuple(image.shape[-2:]))
+        return real(self, image, *args, **kwargs)
+
+    monkeypatch.setattr(UNet, "predict_proba", spy)
+    seg = dl.UNetSegmenter(net)
+    page = torch.rand(1, 3, 160, 240)
+    prob = seg(page, px_per_mm=8.0)  # a 200-dpi-like page is read at half its pixels
+    assert seen[-1] == (80, 120) and prob.shape == (1, 160, 240)
+    assert 0 <= float(prob.min()) and float(prob.max()) <= 1
+    seg(page, px_per_mm=None)  # scale unknown: read as it is
+    assert seen[-1] == (160, 240)
+    # the map is the larger of trace and pulse probability
+    both = real(net, page, channel=None)
+    assert torch.allclose(seg(page)[0], both[0].amax(0), atol=1e-6)
+
+
+def test_resume_true_needs_a_last_checkpoint(tmp_path, train_module):
+    cfg = _compose(["resume=true", f"callbacks.model_checkpoint.dirpath={tmp_path}"], tmp_path)
+    with pytest.raises(SystemExit, match="no last.ckpt"):
+        train_module.resume_path(cfg)
+    (tmp_path / "last.ckpt").write_bytes(b"")
+    assert train_module.resume_path(cfg) == str(tmp_path / "last.ckpt")
+    plain = _compose([f"callbacks.model_checkpoint.dirpath={tmp_path}"], tmp_path)
+    assert train_module.resume_path(plain) is None
+
+
+def test_refined_map_takes_the_page_ink_near_the_model_trace_only():
+    page = torch.ones(1, 3, 80, 160)
+    page[:, :, 20:22, 10:60] = 0.0  # a trace stroke the model found (its tip at x 60..70 missed)
+    page[:, :, 20:22, 60:70] = 0.0
+    page[:, :, 60:62, 100:130] = 0.0  # ink far from any trace (text, a mark)
+    found = torch.zeros(1, 1, 80, 160)
+    found[..., 20:22, 10:60] = 1.0
+
+    class Fixed(torch.nn.Module):
+        config = type("Config", (), {"px_per_mm": 0.0})()
+
+        def predict_proba(self, image, tile=None, channel=None):
+            return found
+
+    raw = dl.UNetSegmenter(Fixed(), refine=False)(page, px_per_mm=4.0)[0]
+    refined = dl.UNetSegmenter(Fixed(), refine_mm=3.0)(page, px_per_mm=4.0)[0]
+    assert float(raw[20:22, 60:70].max()) == 0.0
+    assert float(refined[20:22, 61:69].min()) > 0.5  # the missed tip comes back from the ink
+    assert float(refined[60:62, 100:130].max()) == 0.0  # ink far from the trace stays out

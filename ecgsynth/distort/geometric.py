@@ -28,6 +28,7 @@ from kornia.geometry.linalg import transform_points
 from kornia.geometry.transform import get_perspective_transform
 from torch import Tensor
 
+from ..layout import TRACE_BITS
 from .base import Distortion, Scratch
 from .noise import Upsampler, map_rows_
 
@@ -319,7 +320,9 @@ def _dilate_flags(bits: Tensor, out: Tensor) -> Tensor:
 
 def lowest_channel(bits: Tensor) -> Tensor:
     """Class map ``[B, H, W]`` uint8: 1 + lowest set bit of ``bits`` (0 where none), read off
-    the float32 exponent of the lowest set bit (exact for powers of two)."""
+    the float32 exponent of the lowest set bit (exact for powers of two). Only the channel bits
+    count (:data:`~ecgsynth.layout.TRACE_BITS`): pulse ink is not a trace class."""
+    bits = bits & TRACE_BITS
     lowest = (bits & -bits).float().view(torch.int32)
     return lowest.bitwise_right_shift_(23).sub_(126).clamp_(min=0).to(torch.uint8)
 
