@@ -339,3 +339,38 @@ def row_time_axis(row, pen: Pen, width: int, grid_px_per_s: float | None,
     else:
         x0 = 0.5 * (x_first + x_last) - 0.5 * shown * grid_px_per_s
     return TimeAxis(x0, grid_px_per_s, seconds, "grid", anchor), note
+
+
+PANEL_GAP_MM = 0.3  # a break in the trace at least this long may separate two panels
+PANEL_LENGTH_TOL = (0.6, 0.015)  # a panel's drawn length matches within max(mm, fraction)
+
+
+def panel_spans(trace: RowTrace, x_lo: int, x_hi: int, k: int, panel_px: float, ppm: float
+                ) -> list[tuple[int, int]] | None:  # fmt: skip
+    """The ``k`` panels of a row whose printer set them apart (a gap, a lead label between
+    them), as ``[(first, last)]`` trace columns, left to right; ``None`` if the row does not
+    show them.
+
+    A panel is a stretch of trace between two breaks (or the row's ends) whose drawn length is
+    ``panel_px`` (its share of the row's time at the grid's scale) within
+    :data:`PANEL_LENGTH_TOL`; what lies between panels (labels, separators, blank paper) is not
+    signal. The panels are taken left to right, each starting after the previous one ends.
+    """
+    cols = np.flatnonzero(np.isfinite(trace.y[x_lo : x_hi + 1])) + x_lo
+    if k < 1 or len(cols) < 2 or not np.isfinite(panel_px) or panel_px <= 0:
+        return None
+    breaks = np.flatnonzero(np.diff(cols) > max(2.0, PANEL_GAP_MM * ppm))
+    starts = np.r_[cols[0], cols[breaks + 1]]
+    ends = np.r_[cols[breaks], cols[-1]]
+    tol = max(PANEL_LENGTH_TOL[0] * ppm, PANEL_LENGTH_TOL[1] * panel_px)
+    spans: list[tuple[int, int]] = []
+    last = -1
+    for s in starts:
+        if s <= last:
+            continue
+        err = np.abs(ends - s - panel_px)
+        j = int(np.argmin(err))
+        if err[j] <= tol:
+            spans.append((int(s), int(ends[j])))
+            last = int(ends[j])
+    return spans if len(spans) == k else None

@@ -27,7 +27,13 @@ import torch
 
 from ecgsynth.layout import LEADS
 
-from .calibration import find_pulses_in_ink, isoelectric_level, refine_pulses, row_time_axis
+from .calibration import (
+    find_pulses_in_ink,
+    isoelectric_level,
+    panel_spans,
+    refine_pulses,
+    row_time_axis,
+)
 from .confidence import CONFIDENCE_THRESHOLD, Candidate, LeadReport, amplitude_check, merge_panels
 from .grid import GridEstimate, detect_grid
 from .io import read_image
@@ -263,12 +269,28 @@ class Digitizer:
         for r, (row, leads) in enumerate(zip(layout.rows, layout.leads)):
             if not leads:
                 continue
+            k = len(leads)
             axis, note = row_time_axis(row, pen, width, grid_px_per_s, self.page_seconds, self.fs)
+            spans = None
+            if note and k > 1 and grid_px_per_s is not None:
+                # longer than the page's time: the printer may have set the panels apart
+                over = max(0.0, 0.5 * pen.width - 0.5)
+                drawn = (self.page_seconds / k - 1.0 / self.fs) * grid_px_per_s + 2.0 * over
+                spans = panel_spans(row.trace, row.x_start, row.x_end, k, drawn,
+                                    grid.px_per_mm_x)  # fmt: skip
+            if spans is not None:
+                note = None
+                warnings.append(
+                    f"row at y={row.baseline:.0f}: {k} panels set apart, each placed by its "
+                    "own ends at the grid's scale"
+                )
             if note:
                 warnings.append(note)
             x, seconds = axis.x(t), axis.seconds
             joined = row.pulse is not None and row.pulse.joined
             timing = "grid" if note else "pulse-edge" if joined else "length"
+            if spans is not None:
+                seconds, timing = self.page_seconds, "panels"
             if row.pulse is not None:
                 base, gain_px, calibration = row.pulse.foot, row.pulse.height, "pulse"
             else:
@@ -276,11 +298,14 @@ class Digitizer:
                     "page-pulse" if np.isfinite(page_gain_px) else
                     "grid" if grid.source == "grid" else "page-size"
                 )  # fmt: skip
-                base = isoelectric_level(row.trace.y[row.x_start : row.x_end + 1])
+                shown = (
+                    row.trace.y[row.x_start : row.x_end + 1] if spans is None else
+                    np.concatenate([row.trace.y[a : b + 1] for a, b in spans])
+                )  # fmt: skip
+                base = isoelectric_level(shown)
                 gain_px = (
                     page_gain_px if np.isfinite(page_gain_px) else self.gain * grid.px_per_mm_y
                 )
-            k = len(leads)
             # panel c shows t in [c, c + 1) * seconds / k; its centre line is fitted on the
             # columns that see none of the neighbouring panels' traces
             cuts = np.interp(np.arange(1, k) * seconds / k, t, x)  # x of the panel boundaries
@@ -292,6 +317,17 @@ class Digitizer:
                 a, b = sep if sep is not None else (cut, cut)
                 bounds.append((a - pen.reach - PANEL_MARGIN_PX, b + pen.reach + PANEL_MARGIN_PX))
                 hold = max(hold, b - cut + pen.reach + PANEL_MARGIN_PX + 1.0, cut - a + 1.0)
+            if spans is not None:
+                # each panel by its own two free ends (equal pen overshoot) at the grid's scale
+                step = seconds / k
+                x = np.empty_like(t)
+                for c, (a, b) in enumerate(spans):
+                    mid_t = c * step + 0.5 * (step - 1.0 / self.fs)
+                    sel = (t >= c * step) & (t < (c + 1) * step)
+                    x[sel] = 0.5 * (a + b) + (t[sel] - mid_t) * grid_px_per_s
+                bounds = [(spans[c][1] + 0.5, spans[c + 1][0] - 0.5) for c in range(k - 1)]
+                row_lo, row_hi = spans[0][0] - 0.5, spans[-1][1] + 0.5
+                hold = 1.0 + max(0.0, 0.5 * pen.width - 0.5)
             for c, lead in enumerate(leads):
                 lo = bounds[c - 1][1] if c > 0 else row_lo
                 hi = bounds[c][0] if c < k - 1 else row_hi
