@@ -342,7 +342,7 @@ def row_time_axis(row, pen: Pen, width: int, grid_px_per_s: float | None,
 
 
 PANEL_GAP_MM = 0.3  # a break in the trace at least this long may separate two panels
-PANEL_LENGTH_TOL = (0.6, 0.015)  # a panel's drawn length matches within max(mm, fraction)
+PANEL_LENGTH_TOL = (0.5, 0.008)  # a panel's drawn length matches within max(mm, fraction)
 
 
 def panel_spans(trace: RowTrace, x_lo: int, x_hi: int, k: int, panel_px: float, ppm: float
@@ -354,7 +354,7 @@ def panel_spans(trace: RowTrace, x_lo: int, x_hi: int, k: int, panel_px: float, 
     A panel is a stretch of trace between two breaks (or the row's ends) whose drawn length is
     ``panel_px`` (its share of the row's time at the grid's scale) within
     :data:`PANEL_LENGTH_TOL`; what lies between panels (labels, separators, blank paper) is not
-    signal. The panels are taken left to right, each starting after the previous one ends.
+    signal. The best matching stretches are taken first; overlapping ones are left out.
     """
     cols = np.flatnonzero(np.isfinite(trace.y[x_lo : x_hi + 1])) + x_lo
     if k < 1 or len(cols) < 2 or not np.isfinite(panel_px) or panel_px <= 0:
@@ -363,14 +363,14 @@ def panel_spans(trace: RowTrace, x_lo: int, x_hi: int, k: int, panel_px: float, 
     starts = np.r_[cols[0], cols[breaks + 1]]
     ends = np.r_[cols[breaks], cols[-1]]
     tol = max(PANEL_LENGTH_TOL[0] * ppm, PANEL_LENGTH_TOL[1] * panel_px)
+    # every stretch of about a panel's length, best matches first; overlapping ones are not
+    # both panels (a label's start can pair with a break late in the next panel)
+    err = np.abs(ends[None, :] - starts[:, None] - panel_px)
+    i, j = np.nonzero(err <= tol)
     spans: list[tuple[int, int]] = []
-    last = -1
-    for s in starts:
-        if s <= last:
-            continue
-        err = np.abs(ends - s - panel_px)
-        j = int(np.argmin(err))
-        if err[j] <= tol:
-            spans.append((int(s), int(ends[j])))
-            last = int(ends[j])
+    for n in np.argsort(err[i, j], kind="stable"):
+        a, b = int(starts[i[n]]), int(ends[j[n]])
+        if all(b < s or a > e for s, e in spans):
+            spans.append((a, b))
+    spans.sort()
     return spans if len(spans) == k else None
