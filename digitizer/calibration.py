@@ -12,10 +12,11 @@ Everything here is measured on the page; nothing assumes how a particular printe
   standard printouts) from its first to its last sample. Where each end lies comes from the
   trace itself: a free trace end overshoots its sample by the pen's half width, the same at
   both ends, so the midpoint of two free ends is exact; an end joined to a pulse edge is exact
-  at the edge. The scale is the grid's at the nominal paper speed (measured over the whole
-  page); the row's length says whether it shows ``page_seconds`` (else it is another duration,
-  or cut off by the image border and placed by its other end). Without a grid, the row's
-  length is the scale.
+  at the edge. Two free ends further apart or closer than the pen explains (ink lost under a
+  grid line as dark as the trace) give way to the end beside the row's pulse. The scale is
+  the grid's at the nominal paper speed (measured over the whole page); the row's length says
+  whether it shows ``page_seconds`` (else it is another duration, or cut off by the image
+  border and placed by its other end). Without a grid, the row's length is the scale.
 
 Shapes: traces are :class:`~digitizer.vectorize.RowTrace` (per-column arrays ``[W]``); images
 are rectified ``float32 [H, W, 3]`` in [0, 1]; x and y are pixel columns and rows.
@@ -37,6 +38,7 @@ PULSE_LEAD_IN_MM = 4.0  # the rising stroke sits this close to the row's end (fe
 JOIN_GAP_MM = 0.5  # a break this long after the pulse's last stroke separates it from the trace
 FOOT_MAX_MM = 2.5  # the flat foot after a pulse's last stroke is at most this long
 TIME_TOL = 0.03  # row length vs grid at the nominal speed: agree within this -> use the length
+PLACE_TOL = 0.005  # ... within this, both free ends place the row; beyond, the pulse's side
 
 
 @dataclass
@@ -319,6 +321,11 @@ def row_time_axis(row, pen: Pen, width: int, grid_px_per_s: float | None,
     ratio = length_px_per_s / grid_px_per_s
     note = None
     seconds = page_seconds
+    if anchor == "both" and p is not None and abs(ratio - 1) > PLACE_TOL:
+        # the two free ends disagree with the grid by more than the pen can explain: one of
+        # them lost or gained ink (a trace start hidden under a grid line as dark as it, a
+        # label); the end beside the pulse, which the printer set at a fixed place, is kept
+        anchor = p.side
     if abs(ratio - 1) > TIME_TOL:
         # not page_seconds long at the nominal speed: another duration, or cut off by the image
         # border (then its panels keep their page_seconds windows)

@@ -29,6 +29,7 @@ MIN_ROW_SPACING_MM = 8.0
 TRACE_MIN_WIDTH_MM = 12.0  # connected components narrower than this are text, not traces
 STRAY_WIDTH_MM = 12.0  # a stretch this short, set off from the row's trace, is not trace
 PULSE_SEARCH_MM = 20.0  # pulses are looked for this far into either end of a row
+SHORT_ROW_FRACTION = 0.6  # an outer row spanning less than this of the others' span is text
 
 
 @dataclass
@@ -286,11 +287,38 @@ def detect_layout(prob: np.ndarray, ppm: float) -> PageLayout:
     rows = build_rows(prob, ppm, baselines)
     if not rows:
         return PageLayout("none", [], [], notes + ["no ECG trace found"])
+    rows, dropped = _drop_outer_short_rows(rows, ppm)
+    notes += dropped
     notes += _agree_on_extent(rows, ppm)
     name, leads, more, kind = match_layout(rows)
     if candidates > len(rows) + 2:
         kind = "closest"  # rows were picked from many candidates: clutter read as rows
     return PageLayout(name, rows, leads, notes + more, kind)
+
+
+def _drop_outer_short_rows(rows: list[Row], ppm: float) -> tuple[list[Row], list[str]]:
+    """Leave out the top or bottom row while its trace spans under
+    :data:`SHORT_ROW_FRACTION` of what the other rows span (median): a line of header or
+    footer text (patient data, speed and filter settings) read as a row. Every row of a
+    standard printout spans the same time; a short row between full ones is kept (the layout
+    matching decides about it). At least three rows are kept."""
+    notes: list[str] = []
+    while len(rows) > 3:
+        spans = np.array([r.x_end - r.x_start for r in rows], dtype=float)
+        drop = None
+        for i in (0, len(rows) - 1):
+            others = np.delete(spans, i)
+            if spans[i] < SHORT_ROW_FRACTION * np.median(others):
+                drop = i if drop is None or spans[i] < spans[drop] else drop
+        if drop is None:
+            break
+        r = rows[drop]
+        notes.append(
+            f"row at y={r.baseline:.0f} spans {spans[drop] / ppm:.0f} mm, the others "
+            f"{np.median(np.delete(spans, drop)) / ppm:.0f} mm: text, not a trace row (left out)"
+        )
+        rows = rows[:drop] + rows[drop + 1 :]
+    return rows, notes
 
 
 def _agree_on_extent(rows: list[Row], ppm: float, tol_mm: float = 1.5) -> list[str]:
