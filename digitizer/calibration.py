@@ -350,18 +350,20 @@ def row_time_axis(row, pen: Pen, width: int, grid_px_per_s: float | None,
 
 PANEL_GAP_MM = 0.3  # a break in the trace at least this long may separate two panels
 PANEL_LENGTH_TOL = (0.5, 0.008)  # a panel's drawn length matches within max(mm, fraction)
+PANEL_SHORT_MM = 2.0  # ... or is at most this much shorter (ink lost at one end)
 
 
 def panel_spans(trace: RowTrace, x_lo: int, x_hi: int, k: int, panel_px: float, ppm: float
-                ) -> list[tuple[int, int]] | None:  # fmt: skip
+                ) -> list[tuple[int, int, bool]] | None:  # fmt: skip
     """The ``k`` panels of a row whose printer set them apart (a gap, a lead label between
-    them), as ``[(first, last)]`` trace columns, left to right; ``None`` if the row does not
-    show them.
+    them), as ``[(first, last, exact)]`` trace columns, left to right (``exact``: both ends
+    match the length); ``None`` if the row does not show them.
 
     A panel is a stretch of trace between two breaks (or the row's ends) whose drawn length is
     ``panel_px`` (its share of the row's time at the grid's scale) within
     :data:`PANEL_LENGTH_TOL`; what lies between panels (labels, separators, blank paper) is not
-    signal. The best matching stretches are taken first; overlapping ones are left out.
+    signal. The best matching stretches are taken first, then ones up to
+    :data:`PANEL_SHORT_MM` short (not exact); overlapping ones are left out.
     """
     cols = np.flatnonzero(np.isfinite(trace.y[x_lo : x_hi + 1])) + x_lo
     if k < 1 or len(cols) < 2 or not np.isfinite(panel_px) or panel_px <= 0:
@@ -372,12 +374,17 @@ def panel_spans(trace: RowTrace, x_lo: int, x_hi: int, k: int, panel_px: float, 
     tol = max(PANEL_LENGTH_TOL[0] * ppm, PANEL_LENGTH_TOL[1] * panel_px)
     # every stretch of about a panel's length, best matches first; overlapping ones are not
     # both panels (a label's start can pair with a break late in the next panel)
-    err = np.abs(ends[None, :] - starts[:, None] - panel_px)
-    i, j = np.nonzero(err <= tol)
-    spans: list[tuple[int, int]] = []
+    length = ends[None, :] - starts[:, None]
+    err = np.abs(length - panel_px)
+    # then stretches that lost some ink at one end (a label's last letter over the trace's
+    # first millimetre), up to PANEL_SHORT_MM short: placed by their midpoint
+    short = (length < panel_px - tol) & (length >= panel_px - PANEL_SHORT_MM * ppm)
+    err = np.where(err <= tol, err, np.where(short, err + 1e6, np.inf))
+    i, j = np.nonzero(np.isfinite(err))
+    spans: list[tuple[int, int, bool]] = []
     for n in np.argsort(err[i, j], kind="stable"):
         a, b = int(starts[i[n]]), int(ends[j[n]])
-        if all(b < s or a > e for s, e in spans):
-            spans.append((a, b))
+        if all(b < s or a > e for s, e, _ in spans):
+            spans.append((a, b, bool(err[i[n], j[n]] <= tol)))
     spans.sort()
     return spans if len(spans) == k else None

@@ -28,6 +28,7 @@ import torch
 from ecgsynth.layout import LEADS
 
 from .calibration import (
+    TimeAxis,
     find_pulses_in_ink,
     isoelectric_level,
     panel_spans,
@@ -139,6 +140,40 @@ def _separator(trace: RowTrace, cut: float, ppm: float) -> tuple[int, int] | Non
     if len(tall) == 0 or tall[-1] - tall[0] + 1 > max(2, 0.8 * ppm):
         return None  # nothing tall, or too wide for a stroke (a QRS at the boundary)
     return a + int(tall[0]), a + int(tall[-1])
+
+
+def _panel_firsts(placed: list, px_per_s: float | None, pen: Pen, page_seconds: float,
+                  fs: float) -> list[list[float] | None]:  # fmt: skip
+    """x of the first sample of every set-apart panel (per row, ``None`` where the row's
+    panels are not set apart). A panel whose two ends match its length is placed by their
+    midpoint (equal pen overshoot). One that came out short lost ink at one end: it keeps the
+    end that lines up (within 2 px) with the same column's panel on a row
+    where both ends matched (printers align columns), else its midpoint."""
+    over = max(0.0, 0.5 * pen.width - 0.5)
+    out: list[list[float] | None] = []
+    refs: dict[tuple[int, int], list[tuple[int, int]]] = {}
+    for _, _, spans in placed:
+        for c, (a, b, exact) in enumerate(spans or []):
+            if exact:
+                refs.setdefault((len(spans), c), []).append((a, b))
+    for _, _, spans in placed:
+        if spans is None or px_per_s is None:
+            out.append(None)
+            continue
+        k = len(spans)
+        shown = (page_seconds / k - 1.0 / fs) * px_per_s  # first to last sample
+        firsts = []
+        for c, (a, b, exact) in enumerate(spans):
+            first = 0.5 * (a + b) - 0.5 * shown
+            ref = refs.get((k, c), [])
+            if not exact and ref:
+                if min(abs(a - ra) for ra, _ in ref) <= 2:
+                    first = a + over
+                elif min(abs(b - rb) for _, rb in ref) <= 2:
+                    first = b - over - shown
+            firsts.append(first)
+        out.append(firsts)
+    return out
 
 
 def _as_hwc_float(image: np.ndarray | torch.Tensor) -> np.ndarray:
@@ -266,18 +301,14 @@ class Digitizer:
                 "median level as baseline"
             )
         grid_px_per_s = self.paper_speed * grid.px_per_mm_x if grid.source == "grid" else None
+        placed = [self._place_row(row, len(leads), pen, width, grid_px_per_s, grid.px_per_mm_x)
+                  for row, leads in zip(layout.rows, layout.leads)]  # fmt: skip
+        starts = _panel_firsts(placed, grid_px_per_s, pen, self.page_seconds, self.fs)
         for r, (row, leads) in enumerate(zip(layout.rows, layout.leads)):
             if not leads:
                 continue
             k = len(leads)
-            axis, note = row_time_axis(row, pen, width, grid_px_per_s, self.page_seconds, self.fs)
-            spans = None
-            if note and k > 1 and grid_px_per_s is not None:
-                # longer than the page's time: the printer may have set the panels apart
-                over = max(0.0, 0.5 * pen.width - 0.5)
-                drawn = (self.page_seconds / k - 1.0 / self.fs) * grid_px_per_s + 2.0 * over
-                spans = panel_spans(row.trace, row.x_start, row.x_end, k, drawn,
-                                    grid.px_per_mm_x)  # fmt: skip
+            axis, note, spans = placed[r]
             if spans is not None:
                 note = None
                 warnings.append(
@@ -300,7 +331,7 @@ class Digitizer:
                 )  # fmt: skip
                 shown = (
                     row.trace.y[row.x_start : row.x_end + 1] if spans is None else
-                    np.concatenate([row.trace.y[a : b + 1] for a, b in spans])
+                    np.concatenate([row.trace.y[a : b + 1] for a, b, _ in spans])
                 )  # fmt: skip
                 base = isoelectric_level(shown)
                 gain_px = (
@@ -321,10 +352,9 @@ class Digitizer:
                 # each panel by its own two free ends (equal pen overshoot) at the grid's scale
                 step = seconds / k
                 x = np.empty_like(t)
-                for c, (a, b) in enumerate(spans):
-                    mid_t = c * step + 0.5 * (step - 1.0 / self.fs)
+                for c in range(k):
                     sel = (t >= c * step) & (t < (c + 1) * step)
-                    x[sel] = 0.5 * (a + b) + (t[sel] - mid_t) * grid_px_per_s
+                    x[sel] = starts[r][c] + (t[sel] - c * step) * grid_px_per_s
                 bounds = [(spans[c][1] + 0.5, spans[c + 1][0] - 0.5) for c in range(k - 1)]
                 row_lo, row_hi = spans[0][0] - 0.5, spans[-1][1] + 0.5
                 hold = 1.0 + max(0.0, 0.5 * pen.width - 0.5)
@@ -342,6 +372,19 @@ class Digitizer:
                 )  # fmt: skip
                 found[lead].append((seconds / k, values, report))
         return merge_panels(found, LEADS, n)
+
+    def _place_row(self, row: Row, k: int, pen: Pen, width: int, grid_px_per_s: float | None,
+                   ppm: float) -> tuple[TimeAxis, str | None, list | None]:  # fmt: skip
+        """The row's time axis, its warning, and its panels if the printer set them apart
+        (:func:`~digitizer.calibration.panel_spans`; tried when the row is longer than
+        ``page_seconds`` at the grid's scale)."""
+        axis, note = row_time_axis(row, pen, width, grid_px_per_s, self.page_seconds, self.fs)
+        spans = None
+        if note and k > 1 and grid_px_per_s is not None:
+            over = max(0.0, 0.5 * pen.width - 0.5)
+            drawn = (self.page_seconds / k - 1.0 / self.fs) * grid_px_per_s + 2.0 * over
+            spans = panel_spans(row.trace, row.x_start, row.x_end, k, drawn, ppm)
+        return axis, note, spans
 
     # -- presentation -------------------------------------------------------------------------
     def overlay(self, image: np.ndarray | torch.Tensor, rec: Digitized) -> np.ndarray:
