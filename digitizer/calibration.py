@@ -35,7 +35,7 @@ PULSE_GAINS_MM = (5.0, 10.0, 20.0)  # a pulse is 1 mV: this tall at 5, 10 or 20 
 PULSE_GAIN_TOL = 0.12  # relative tolerance on the pulse height
 PULSE_TOP_MM = (1.2, 11.0)  # flat top: 0.06-0.3 s at 25 mm/s, up to 0.2 s at 50 mm/s
 PULSE_LEAD_IN_MM = 4.0  # the rising stroke sits this close to the row's end (feet, if any)
-JOIN_GAP_MM = 0.5  # a break this long after the pulse's last stroke separates it from the trace
+JOIN_GAP_MM = 0.25  # a break this long (2 px at least) after the pulse separates it from the trace
 FOOT_MAX_MM = 2.5  # the flat foot after a pulse's last stroke is at most this long
 TIME_TOL = 0.03  # row length vs grid at the nominal speed: agree within this -> use the length
 PLACE_TOL = 0.005  # ... within this, both free ends place the row; beyond, the pulse's side
@@ -119,7 +119,7 @@ def find_pulse_at(trace: RowTrace, x_lo: int, x_hi: int, ppm: float, side: str =
     # after the second stroke: a short foot and a gap (the pulse ends there), or the trace
     # straight on (joined: no gap within a foot's length)
     after = np.isfinite(top[f1 + 1 : f1 + 1 + int(round((FOOT_MAX_MM + 1.0) * ppm))])
-    gaps = [(a, b) for a, b in _clusters(~after) if b - a + 1 >= JOIN_GAP_MM * ppm]
+    gaps = [(a, b) for a, b in _clusters(~after) if b - a + 1 >= max(2.0, JOIN_GAP_MM * ppm)]
     joined = bool(after.any()) and not (gaps and gaps[0][0] <= FOOT_MAX_MM * ppm)
     end = int(f1)
     if gaps and not joined:
