@@ -19,7 +19,7 @@ could not be found and, unless ``keep_uncertain``, leads under the confidence th
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import cv2
 import numpy as np
@@ -33,6 +33,7 @@ from .calibration import (
     isoelectric_level,
     panel_spans,
     refine_pulses,
+    row_ends,
     row_time_axis,
 )
 from .confidence import CONFIDENCE_THRESHOLD, Candidate, LeadReport, amplitude_check, merge_panels
@@ -176,6 +177,34 @@ def _panel_firsts(placed: list, px_per_s: float | None, pen: Pen, page_seconds: 
     return out
 
 
+SHARED_AXIS_MM = 1.5  # rows placed this close to the best-measured row share its time axis
+
+
+def _share_time_axis(rows: list[Row], placed: list, pen: Pen, width: int, ppm: float,
+                     fs: float) -> None:  # fmt: skip
+    """All rows of a standard printout start at one time: rows placed by their free ends
+    (``page_seconds`` long at the grid's scale, no pulse edge) within
+    :data:`SHARED_AXIS_MM` of each other take the axis of the one whose length best matches
+    the grid. A row that lost ink at one end (a trace start hidden by its label or by a grid
+    line as dark as the trace) is shorter and misplaced by half of what it lost; the row that
+    lost least is the best measure of where the page's time starts. ``placed`` is updated."""
+    free = []
+    for i, (row, (axis, note, spans)) in enumerate(zip(rows, placed)):
+        joined = row.pulse is not None and row.pulse.joined
+        if note is None and spans is None and axis.source == "grid" and not joined:
+            x_first, x_last, ok_first, ok_last = row_ends(row, pen, width)
+            if ok_first and ok_last:
+                shown = (axis.seconds - 1.0 / fs) * axis.px_per_s
+                free.append((abs((x_last - x_first) - shown), i))
+    if len(free) < 2:
+        return
+    best = placed[min(free)[1]][0]
+    for _, i in free:
+        axis, note, spans = placed[i]
+        if 0 < abs(axis.x0 - best.x0) <= SHARED_AXIS_MM * ppm:
+            placed[i] = (replace(axis, x0=best.x0, anchor="page"), note, spans)
+
+
 def _as_hwc_float(image: np.ndarray | torch.Tensor) -> np.ndarray:
     """Any accepted image -> ``float32 [H, W, 3]`` in [0, 1]."""
     if isinstance(image, torch.Tensor):
@@ -304,6 +333,7 @@ class Digitizer:
         placed = [self._place_row(row, len(leads), pen, width, grid_px_per_s, grid.px_per_mm_x)
                   for row, leads in zip(layout.rows, layout.leads)]  # fmt: skip
         starts = _panel_firsts(placed, grid_px_per_s, pen, self.page_seconds, self.fs)
+        _share_time_axis(layout.rows, placed, pen, width, grid.px_per_mm_x, self.fs)
         for r, (row, leads) in enumerate(zip(layout.rows, layout.leads)):
             if not leads:
                 continue
