@@ -184,10 +184,11 @@ def _share_time_axis(rows: list[Row], placed: list, pen: Pen, width: int, ppm: f
                      fs: float) -> None:  # fmt: skip
     """All rows of a standard printout start at one time: rows placed by their free ends
     (``page_seconds`` long at the grid's scale, no pulse edge) within
-    :data:`SHARED_AXIS_MM` of each other take the axis of the one whose length best matches
-    the grid. A row that lost ink at one end (a trace start hidden by its label or by a grid
-    line as dark as the trace) is shorter and misplaced by half of what it lost; the row that
-    lost least is the best measure of where the page's time starts. ``placed`` is updated."""
+    :data:`SHARED_AXIS_MM` of each other take the axis of the rows whose length best matches
+    the grid (within a pixel of the best; their median). A row that lost ink at one end (a
+    trace start hidden by its label or by a grid line as dark as the trace) is shorter and
+    misplaced by half of what it lost; the rows that lost least are the best measure of where
+    the page's time starts. ``placed`` is updated."""
     free = []
     for i, (row, (axis, note, spans)) in enumerate(zip(rows, placed)):
         joined = row.pulse is not None and row.pulse.joined
@@ -198,11 +199,12 @@ def _share_time_axis(rows: list[Row], placed: list, pen: Pen, width: int, ppm: f
                 free.append((abs((x_last - x_first) - shown), i))
     if len(free) < 2:
         return
-    best = placed[min(free)[1]][0]
+    least = min(err for err, _ in free)
+    x0 = float(np.median([placed[i][0].x0 for err, i in free if err <= least + 1.0]))
     for _, i in free:
         axis, note, spans = placed[i]
-        if 0 < abs(axis.x0 - best.x0) <= SHARED_AXIS_MM * ppm:
-            placed[i] = (replace(axis, x0=best.x0, anchor="page"), note, spans)
+        if 0 < abs(axis.x0 - x0) <= SHARED_AXIS_MM * ppm:
+            placed[i] = (replace(axis, x0=x0, anchor="page"), note, spans)
 
 
 def _as_hwc_float(image: np.ndarray | torch.Tensor) -> np.ndarray:
