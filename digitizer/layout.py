@@ -263,6 +263,17 @@ def match_layout(rows: list[Row]) -> tuple[str, list[tuple[str, ...]], list[str]
         )
         return name, out, notes + more, "near"
     count, name = min(TEMPLATES, key=lambda cn: (abs(cn[0] - n), cn[0]))
+    slots = _slots(rows)
+    if n < count and slots is not None and slots[-1] < count:
+        # evenly spaced rows with a gap where a row was lost (a faint trace): each row keeps
+        # the lead of its place on the page
+        template = _leads_of(name)[:count]
+        missing = sorted(set(range(count)) - set(slots))
+        notes.append(
+            f"{n} evenly spaced trace rows: read as {name} with row(s) "
+            f"{', '.join(str(m + 1) for m in missing)} not found"
+        )
+        return name, [template[s] for s in slots], notes, "near"
     keep = np.sort(np.argsort(-lengths, kind="stable")[:count])
     template = _leads_of(name)[:count]
     out = [() for _ in rows]
@@ -273,6 +284,23 @@ def match_layout(rows: list[Row]) -> tuple[str, list[tuple[str, ...]], list[str]
         f"({min(count, n)} rows named, confidence lowered)"
     )
     return name, out, notes, "closest"
+
+
+def _slots(rows: list[Row]) -> list[int] | None:
+    """Each row's place on a page of evenly spaced rows, counted from the first one in units
+    of the most common spacing; ``None`` unless every row sits within 15 % of a place and no
+    two share one."""
+    b = np.array([r.baseline for r in rows], dtype=float)
+    if len(b) < 3:
+        return None
+    pitch = float(np.median(np.diff(b)))
+    if pitch <= 0:
+        return None
+    pos = (b - b[0]) / pitch
+    slots = np.round(pos).astype(int)
+    if np.any(np.abs(pos - slots) > 0.15) or len(set(slots.tolist())) < len(slots):
+        return None
+    return slots.tolist()
 
 
 def detect_layout(prob: np.ndarray, ppm: float) -> PageLayout:
