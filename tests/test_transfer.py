@@ -16,9 +16,12 @@ import wfdb
 from helpers import ecg_like
 
 from digitizer.__main__ import main as digitize_main
+from digitizer.calibration import row_time_axis
 from digitizer.confidence import CONFIDENCE_THRESHOLD, einthoven_agreement
+from digitizer.layout import Row, match_layout
 from digitizer.metrics import snr_db
-from digitizer.pipeline import Digitizer
+from digitizer.pipeline import Digitizer, _share_time_axis
+from digitizer.vectorize import Pen, RowTrace
 from ecgsynth.layout import LEADS, PrintConvention
 from ecgsynth.render import Renderer
 from ecgsynth.spec import PageSpec, PageStyle
@@ -204,3 +207,35 @@ def test_physics_factor_tells_a_consistent_limb_triplet_from_a_broken_one():
     broken[2] = np.roll(broken[2], 150)  # lead III read from the wrong time
     bad = einthoven_agreement(broken, LEADS)
     assert bad["III"] < 0.6 and bad["aVR"] == 1.0
+
+
+def _flat_row(baseline: float, width: int = 500) -> Row:
+    y = np.full(width, baseline)
+    return Row(baseline, RowTrace(y, y - 1, y + 1, 2.0), 0, width - 1)
+
+
+def test_evenly_spaced_rows_keep_their_place_when_one_is_lost():
+    """A 12x1 page whose fourth row was not found (a faint trace): the rows under the gap keep
+    the leads of their places, not the next ones up."""
+    rows = [_flat_row(100.0 + 50.0 * i) for i in range(12) if i != 3]
+    name, leads, notes, kind = match_layout(rows)
+    assert name == "12x1" and kind == "near", notes
+    assert [lead[0] for lead in leads] == [n for i, n in enumerate(LEADS) if i != 3]
+
+
+def test_rows_share_the_time_axis_of_the_best_measured_row():
+    """Rows placed by their free ends: one that lost 4 px at its start (ink hidden under its
+    label or a grid line) takes the axis of the rows whose length matches the grid."""
+    pen = Pen(reach=1.0, width=2.0)
+    px_per_s = 100.0
+    rows, placed = [], []
+    for lost in (0, 0, 4):
+        row = _flat_row(100.0 + 50.0 * len(rows), width=1100)
+        row.x_start, row.x_end = 50 + lost, 50 + 999 + 1  # 10 s at 100 px/s, pen overshoot
+        axis, note = row_time_axis(row, pen, 1100, px_per_s, 10.0, 100.0)
+        assert note is None
+        rows.append(row)
+        placed.append((axis, note, None))
+    _share_time_axis(rows, placed, pen, 1100, 4.0, 100.0)
+    x0 = [axis.x0 for axis, _, _ in placed]
+    assert x0[2] == pytest.approx(x0[0]) and x0[0] == pytest.approx(x0[1])
