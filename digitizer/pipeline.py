@@ -177,33 +177,36 @@ def _panel_firsts(placed: list, px_per_s: float | None, pen: Pen, page_seconds: 
     return out
 
 
-SHARED_AXIS_MM = 1.5  # rows placed this close to the best-measured row share its time axis
+SHARED_AXIS_MM = 1.5  # a short row placed this close to the rows that match takes their axis
+SHORT_ROW_PX = 1.5  # a row this much shorter than the grid says lost ink at one end
 
 
 def _share_time_axis(rows: list[Row], placed: list, pen: Pen, width: int, ppm: float,
                      fs: float) -> None:  # fmt: skip
-    """All rows of a standard printout start at one time: rows placed by their free ends
-    (``page_seconds`` long at the grid's scale, no pulse edge) within
-    :data:`SHARED_AXIS_MM` of each other take the axis of the rows whose length best matches
-    the grid (within a pixel of the best; their median). A row that lost ink at one end (a
-    trace start hidden by its label or by a grid line as dark as the trace) is shorter and
-    misplaced by half of what it lost; the rows that lost least are the best measure of where
-    the page's time starts. ``placed`` is updated."""
-    free = []
+    """All rows of a standard printout start at one time. A row placed by its free ends
+    (``page_seconds`` long at the grid's scale, no pulse edge) that came out shorter than the
+    grid says (by over :data:`SHORT_ROW_PX`: ink lost at one end, a trace start hidden by its
+    label or by a grid line as dark as the trace) is misplaced by half of what it lost; it
+    takes the axis of the rows whose two ends match the grid (within a pixel; their median),
+    when that is within :data:`SHARED_AXIS_MM` of its own. Rows that match keep their own
+    axis (a warped page places rows a pixel or two apart). ``placed`` is updated."""
+    fit, short = [], []
     for i, (row, (axis, note, spans)) in enumerate(zip(rows, placed)):
         joined = row.pulse is not None and row.pulse.joined
         if note is None and spans is None and axis.source == "grid" and not joined:
             x_first, x_last, ok_first, ok_last = row_ends(row, pen, width)
             if ok_first and ok_last:
-                shown = (axis.seconds - 1.0 / fs) * axis.px_per_s
-                free.append((abs((x_last - x_first) - shown), i))
-    if len(free) < 2:
+                err = (x_last - x_first) - (axis.seconds - 1.0 / fs) * axis.px_per_s
+                if abs(err) <= 1.0:
+                    fit.append(axis.x0)
+                elif err < -SHORT_ROW_PX:
+                    short.append(i)
+    if not fit or not short:
         return
-    least = min(err for err, _ in free)
-    x0 = float(np.median([placed[i][0].x0 for err, i in free if err <= least + 1.0]))
-    for _, i in free:
+    x0 = float(np.median(fit))
+    for i in short:
         axis, note, spans = placed[i]
-        if 0 < abs(axis.x0 - x0) <= SHARED_AXIS_MM * ppm:
+        if abs(axis.x0 - x0) <= SHARED_AXIS_MM * ppm:
             placed[i] = (replace(axis, x0=x0, anchor="page"), note, spans)
 
 
