@@ -12,10 +12,11 @@ Everything here is measured on the page; nothing assumes how a particular printe
   standard printouts) from its first to its last sample. Where each end lies comes from the
   trace itself: a free trace end overshoots its sample by the pen's half width, the same at
   both ends, so the midpoint of two free ends is exact; an end joined to a pulse edge is exact
-  at the edge. The scale is the grid's at the nominal paper speed (measured over the whole
-  page); the row's length says whether it shows ``page_seconds`` (else it is another duration,
-  or cut off by the image border and placed by its other end). Without a grid, the row's
-  length is the scale.
+  at the edge. Two free ends further apart or closer than the pen explains (ink lost under a
+  grid line as dark as the trace) give way to the end beside the row's pulse. The scale is
+  the grid's at the nominal paper speed (measured over the whole page); the row's length says
+  whether it shows ``page_seconds`` (else it is another duration, or cut off by the image
+  border and placed by its other end). Without a grid, the row's length is the scale.
 
 Shapes: traces are :class:`~digitizer.vectorize.RowTrace` (per-column arrays ``[W]``); images
 are rectified ``float32 [H, W, 3]`` in [0, 1]; x and y are pixel columns and rows.
@@ -34,9 +35,10 @@ PULSE_GAINS_MM = (5.0, 10.0, 20.0)  # a pulse is 1 mV: this tall at 5, 10 or 20 
 PULSE_GAIN_TOL = 0.12  # relative tolerance on the pulse height
 PULSE_TOP_MM = (1.2, 11.0)  # flat top: 0.06-0.3 s at 25 mm/s, up to 0.2 s at 50 mm/s
 PULSE_LEAD_IN_MM = 4.0  # the rising stroke sits this close to the row's end (feet, if any)
-JOIN_GAP_MM = 0.5  # a break this long after the pulse's last stroke separates it from the trace
+JOIN_GAP_MM = 0.25  # a break this long (2 px at least) after the pulse separates it from the trace
 FOOT_MAX_MM = 2.5  # the flat foot after a pulse's last stroke is at most this long
 TIME_TOL = 0.03  # row length vs grid at the nominal speed: agree within this -> use the length
+PLACE_TOL = 0.005  # ... within this, both free ends place the row; beyond, the pulse's side
 
 
 @dataclass
@@ -117,7 +119,7 @@ def find_pulse_at(trace: RowTrace, x_lo: int, x_hi: int, ppm: float, side: str =
     # after the second stroke: a short foot and a gap (the pulse ends there), or the trace
     # straight on (joined: no gap within a foot's length)
     after = np.isfinite(top[f1 + 1 : f1 + 1 + int(round((FOOT_MAX_MM + 1.0) * ppm))])
-    gaps = [(a, b) for a, b in _clusters(~after) if b - a + 1 >= JOIN_GAP_MM * ppm]
+    gaps = [(a, b) for a, b in _clusters(~after) if b - a + 1 >= max(2.0, JOIN_GAP_MM * ppm)]
     joined = bool(after.any()) and not (gaps and gaps[0][0] <= FOOT_MAX_MM * ppm)
     end = int(f1)
     if gaps and not joined:
@@ -319,6 +321,11 @@ def row_time_axis(row, pen: Pen, width: int, grid_px_per_s: float | None,
     ratio = length_px_per_s / grid_px_per_s
     note = None
     seconds = page_seconds
+    if anchor == "both" and p is not None and abs(ratio - 1) > PLACE_TOL:
+        # the two free ends disagree with the grid by more than the pen can explain: one of
+        # them lost or gained ink (a trace start hidden under a grid line as dark as it, a
+        # label); the end beside the pulse, which the printer set at a fixed place, is kept
+        anchor = p.side
     if abs(ratio - 1) > TIME_TOL:
         # not page_seconds long at the nominal speed: another duration, or cut off by the image
         # border (then its panels keep their page_seconds windows)
@@ -339,3 +346,45 @@ def row_time_axis(row, pen: Pen, width: int, grid_px_per_s: float | None,
     else:
         x0 = 0.5 * (x_first + x_last) - 0.5 * shown * grid_px_per_s
     return TimeAxis(x0, grid_px_per_s, seconds, "grid", anchor), note
+
+
+PANEL_GAP_MM = 0.3  # a break in the trace at least this long may separate two panels
+PANEL_LENGTH_TOL = (0.5, 0.008)  # a panel's drawn length matches within max(mm, fraction)
+PANEL_SHORT_MM = 2.0  # ... or is at most this much shorter (ink lost at one end)
+
+
+def panel_spans(trace: RowTrace, x_lo: int, x_hi: int, k: int, panel_px: float, ppm: float
+                ) -> list[tuple[int, int, bool]] | None:  # fmt: skip
+    """The ``k`` panels of a row whose printer set them apart (a gap, a lead label between
+    them), as ``[(first, last, exact)]`` trace columns, left to right (``exact``: both ends
+    match the length); ``None`` if the row does not show them.
+
+    A panel is a stretch of trace between two breaks (or the row's ends) whose drawn length is
+    ``panel_px`` (its share of the row's time at the grid's scale) within
+    :data:`PANEL_LENGTH_TOL`; what lies between panels (labels, separators, blank paper) is not
+    signal. The best matching stretches are taken first, then ones up to
+    :data:`PANEL_SHORT_MM` short (not exact); overlapping ones are left out.
+    """
+    cols = np.flatnonzero(np.isfinite(trace.y[x_lo : x_hi + 1])) + x_lo
+    if k < 1 or len(cols) < 2 or not np.isfinite(panel_px) or panel_px <= 0:
+        return None
+    breaks = np.flatnonzero(np.diff(cols) > max(2.0, PANEL_GAP_MM * ppm))
+    starts = np.r_[cols[0], cols[breaks + 1]]
+    ends = np.r_[cols[breaks], cols[-1]]
+    tol = max(PANEL_LENGTH_TOL[0] * ppm, PANEL_LENGTH_TOL[1] * panel_px)
+    # every stretch of about a panel's length, best matches first; overlapping ones are not
+    # both panels (a label's start can pair with a break late in the next panel)
+    length = ends[None, :] - starts[:, None]
+    err = np.abs(length - panel_px)
+    # then stretches that lost some ink at one end (a label's last letter over the trace's
+    # first millimetre), up to PANEL_SHORT_MM short: placed by their midpoint
+    short = (length < panel_px - tol) & (length >= panel_px - PANEL_SHORT_MM * ppm)
+    err = np.where(err <= tol, err, np.where(short, err + 1e6, np.inf))
+    i, j = np.nonzero(np.isfinite(err))
+    spans: list[tuple[int, int, bool]] = []
+    for n in np.argsort(err[i, j], kind="stable"):
+        a, b = int(starts[i[n]]), int(ends[j[n]])
+        if all(b < s or a > e for s, e, _ in spans):
+            spans.append((a, b, bool(err[i[n], j[n]] <= tol)))
+    spans.sort()
+    return spans if len(spans) == k else None

@@ -9,7 +9,8 @@ factor          values
 coverage        fraction of the lead's time window where the row's trace was followed
 calibration     1 the row's own pulse, 0.9 another row's pulse, 0.75 the grid at the
                 nominal gain, 0.5 no grid either (page size assumed)
-timing          1 the row's length agrees with the grid (or a pulse edge places it),
+timing          1 the row's length agrees with the grid (or a pulse edge places it, or each
+                panel, set apart from the others, has its own two ends at the grid's scale),
                 0.75 the row is not ``page_seconds`` long and the grid placed it
 layout          1 a standard layout, 0.6 a near one (missing rows), 0.5 the closest
                 layout to rows that match none
@@ -35,7 +36,7 @@ import numpy as np
 CONFIDENCE_THRESHOLD = 0.5
 
 CALIBRATION = {"pulse": 1.0, "page-pulse": 0.9, "grid": 0.75, "page-size": 0.5}
-TIMING = {"length": 1.0, "pulse-edge": 1.0, "grid": 0.75}
+TIMING = {"length": 1.0, "pulse-edge": 1.0, "panels": 1.0, "grid": 0.75}
 LAYOUT = {"standard": 1.0, "near": 0.6, "closest": 0.5}
 FLAT_MV, HUGE_MV = 0.02, 12.0
 

@@ -29,6 +29,7 @@ MIN_ROW_SPACING_MM = 8.0
 TRACE_MIN_WIDTH_MM = 12.0  # connected components narrower than this are text, not traces
 STRAY_WIDTH_MM = 12.0  # a stretch this short, set off from the row's trace, is not trace
 PULSE_SEARCH_MM = 20.0  # pulses are looked for this far into either end of a row
+SHORT_ROW_FRACTION = 0.6  # an outer row spanning less than this of the others' span is text
 
 
 @dataclass
@@ -262,6 +263,17 @@ def match_layout(rows: list[Row]) -> tuple[str, list[tuple[str, ...]], list[str]
         )
         return name, out, notes + more, "near"
     count, name = min(TEMPLATES, key=lambda cn: (abs(cn[0] - n), cn[0]))
+    slots = _slots(rows)
+    if n < count and slots is not None and slots[-1] < count:
+        # evenly spaced rows with a gap where a row was lost (a faint trace): each row keeps
+        # the lead of its place on the page
+        template = _leads_of(name)[:count]
+        missing = sorted(set(range(count)) - set(slots))
+        notes.append(
+            f"{n} evenly spaced trace rows: read as {name} with row(s) "
+            f"{', '.join(str(m + 1) for m in missing)} not found"
+        )
+        return name, [template[s] for s in slots], notes, "near"
     keep = np.sort(np.argsort(-lengths, kind="stable")[:count])
     template = _leads_of(name)[:count]
     out = [() for _ in rows]
@@ -272,6 +284,23 @@ def match_layout(rows: list[Row]) -> tuple[str, list[tuple[str, ...]], list[str]
         f"({min(count, n)} rows named, confidence lowered)"
     )
     return name, out, notes, "closest"
+
+
+def _slots(rows: list[Row]) -> list[int] | None:
+    """Each row's place on a page of evenly spaced rows, counted from the first one in units
+    of the most common spacing; ``None`` unless every row sits within 15 % of a place and no
+    two share one."""
+    b = np.array([r.baseline for r in rows], dtype=float)
+    if len(b) < 3:
+        return None
+    pitch = float(np.median(np.diff(b)))
+    if pitch <= 0:
+        return None
+    pos = (b - b[0]) / pitch
+    slots = np.round(pos).astype(int)
+    if np.any(np.abs(pos - slots) > 0.15) or len(set(slots.tolist())) < len(slots):
+        return None
+    return slots.tolist()
 
 
 def detect_layout(prob: np.ndarray, ppm: float) -> PageLayout:
@@ -286,11 +315,38 @@ def detect_layout(prob: np.ndarray, ppm: float) -> PageLayout:
     rows = build_rows(prob, ppm, baselines)
     if not rows:
         return PageLayout("none", [], [], notes + ["no ECG trace found"])
+    rows, dropped = _drop_outer_short_rows(rows, ppm)
+    notes += dropped
     notes += _agree_on_extent(rows, ppm)
     name, leads, more, kind = match_layout(rows)
     if candidates > len(rows) + 2:
         kind = "closest"  # rows were picked from many candidates: clutter read as rows
     return PageLayout(name, rows, leads, notes + more, kind)
+
+
+def _drop_outer_short_rows(rows: list[Row], ppm: float) -> tuple[list[Row], list[str]]:
+    """Leave out the top or bottom row while its trace spans under
+    :data:`SHORT_ROW_FRACTION` of what the other rows span (median): a line of header or
+    footer text (patient data, speed and filter settings) read as a row. Every row of a
+    standard printout spans the same time; a short row between full ones is kept (the layout
+    matching decides about it). At least three rows are kept."""
+    notes: list[str] = []
+    while len(rows) > 3:
+        spans = np.array([r.x_end - r.x_start for r in rows], dtype=float)
+        drop = None
+        for i in (0, len(rows) - 1):
+            others = np.delete(spans, i)
+            if spans[i] < SHORT_ROW_FRACTION * np.median(others):
+                drop = i if drop is None or spans[i] < spans[drop] else drop
+        if drop is None:
+            break
+        r = rows[drop]
+        notes.append(
+            f"row at y={r.baseline:.0f} spans {spans[drop] / ppm:.0f} mm, the others "
+            f"{np.median(np.delete(spans, drop)) / ppm:.0f} mm: text, not a trace row (left out)"
+        )
+        rows = rows[:drop] + rows[drop + 1 :]
+    return rows, notes
 
 
 def _agree_on_extent(rows: list[Row], ppm: float, tol_mm: float = 1.5) -> list[str]:

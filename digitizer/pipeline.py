@@ -19,7 +19,7 @@ could not be found and, unless ``keep_uncertain``, leads under the confidence th
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import cv2
 import numpy as np
@@ -27,7 +27,15 @@ import torch
 
 from ecgsynth.layout import LEADS
 
-from .calibration import find_pulses_in_ink, isoelectric_level, refine_pulses, row_time_axis
+from .calibration import (
+    TimeAxis,
+    find_pulses_in_ink,
+    isoelectric_level,
+    panel_spans,
+    refine_pulses,
+    row_ends,
+    row_time_axis,
+)
 from .confidence import CONFIDENCE_THRESHOLD, Candidate, LeadReport, amplitude_check, merge_panels
 from .grid import GridEstimate, detect_grid
 from .io import read_image
@@ -133,6 +141,73 @@ def _separator(trace: RowTrace, cut: float, ppm: float) -> tuple[int, int] | Non
     if len(tall) == 0 or tall[-1] - tall[0] + 1 > max(2, 0.8 * ppm):
         return None  # nothing tall, or too wide for a stroke (a QRS at the boundary)
     return a + int(tall[0]), a + int(tall[-1])
+
+
+def _panel_firsts(placed: list, px_per_s: float | None, pen: Pen, page_seconds: float,
+                  fs: float) -> list[list[float] | None]:  # fmt: skip
+    """x of the first sample of every set-apart panel (per row, ``None`` where the row's
+    panels are not set apart). A panel whose two ends match its length is placed by their
+    midpoint (equal pen overshoot). One that came out short lost ink at one end: it keeps the
+    end that lines up (within 2 px) with the same column's panel on a row
+    where both ends matched (printers align columns), else its midpoint."""
+    over = max(0.0, 0.5 * pen.width - 0.5)
+    out: list[list[float] | None] = []
+    refs: dict[tuple[int, int], list[tuple[int, int]]] = {}
+    for _, _, spans in placed:
+        for c, (a, b, exact) in enumerate(spans or []):
+            if exact:
+                refs.setdefault((len(spans), c), []).append((a, b))
+    for _, _, spans in placed:
+        if spans is None or px_per_s is None:
+            out.append(None)
+            continue
+        k = len(spans)
+        shown = (page_seconds / k - 1.0 / fs) * px_per_s  # first to last sample
+        firsts = []
+        for c, (a, b, exact) in enumerate(spans):
+            first = 0.5 * (a + b) - 0.5 * shown
+            ref = refs.get((k, c), [])
+            if not exact and ref:
+                if min(abs(a - ra) for ra, _ in ref) <= 2:
+                    first = a + over
+                elif min(abs(b - rb) for _, rb in ref) <= 2:
+                    first = b - over - shown
+            firsts.append(first)
+        out.append(firsts)
+    return out
+
+
+SHARED_AXIS_MM = 1.5  # a short row placed this close to the rows that match takes their axis
+SHORT_ROW_PX = 1.5  # a row this much shorter than the grid says lost ink at one end
+
+
+def _share_time_axis(rows: list[Row], placed: list, pen: Pen, width: int, ppm: float,
+                     fs: float) -> None:  # fmt: skip
+    """All rows of a standard printout start at one time. A row placed by its free ends
+    (``page_seconds`` long at the grid's scale, no pulse edge) that came out shorter than the
+    grid says (by over :data:`SHORT_ROW_PX`: ink lost at one end, a trace start hidden by its
+    label or by a grid line as dark as the trace) is misplaced by half of what it lost; it
+    takes the axis of the rows whose two ends match the grid (within a pixel; their median),
+    when that is within :data:`SHARED_AXIS_MM` of its own. Rows that match keep their own
+    axis (a warped page places rows a pixel or two apart). ``placed`` is updated."""
+    fit, short = [], []
+    for i, (row, (axis, note, spans)) in enumerate(zip(rows, placed)):
+        joined = row.pulse is not None and row.pulse.joined
+        if note is None and spans is None and axis.source == "grid" and not joined:
+            x_first, x_last, ok_first, ok_last = row_ends(row, pen, width)
+            if ok_first and ok_last:
+                err = (x_last - x_first) - (axis.seconds - 1.0 / fs) * axis.px_per_s
+                if abs(err) <= 1.0:
+                    fit.append(axis.x0)
+                elif err < -SHORT_ROW_PX:
+                    short.append(i)
+    if not fit or not short:
+        return
+    x0 = float(np.median(fit))
+    for i in short:
+        axis, note, spans = placed[i]
+        if abs(axis.x0 - x0) <= SHARED_AXIS_MM * ppm:
+            placed[i] = (replace(axis, x0=x0, anchor="page"), note, spans)
 
 
 def _as_hwc_float(image: np.ndarray | torch.Tensor) -> np.ndarray:
@@ -258,15 +333,28 @@ class Digitizer:
                 "median level as baseline"
             )
         grid_px_per_s = self.paper_speed * grid.px_per_mm_x if grid.source == "grid" else None
+        placed = [self._place_row(row, len(leads), pen, width, grid_px_per_s, grid.px_per_mm_x)
+                  for row, leads in zip(layout.rows, layout.leads)]  # fmt: skip
+        starts = _panel_firsts(placed, grid_px_per_s, pen, self.page_seconds, self.fs)
+        _share_time_axis(layout.rows, placed, pen, width, grid.px_per_mm_x, self.fs)
         for r, (row, leads) in enumerate(zip(layout.rows, layout.leads)):
             if not leads:
                 continue
-            axis, note = row_time_axis(row, pen, width, grid_px_per_s, self.page_seconds, self.fs)
+            k = len(leads)
+            axis, note, spans = placed[r]
+            if spans is not None:
+                note = None
+                warnings.append(
+                    f"row at y={row.baseline:.0f}: {k} panels set apart, each placed by its "
+                    "own ends at the grid's scale"
+                )
             if note:
                 warnings.append(note)
             x, seconds = axis.x(t), axis.seconds
             joined = row.pulse is not None and row.pulse.joined
             timing = "grid" if note else "pulse-edge" if joined else "length"
+            if spans is not None:
+                seconds, timing = self.page_seconds, "panels"
             if row.pulse is not None:
                 base, gain_px, calibration = row.pulse.foot, row.pulse.height, "pulse"
             else:
@@ -274,11 +362,14 @@ class Digitizer:
                     "page-pulse" if np.isfinite(page_gain_px) else
                     "grid" if grid.source == "grid" else "page-size"
                 )  # fmt: skip
-                base = isoelectric_level(row.trace.y[row.x_start : row.x_end + 1])
+                shown = (
+                    row.trace.y[row.x_start : row.x_end + 1] if spans is None else
+                    np.concatenate([row.trace.y[a : b + 1] for a, b, _ in spans])
+                )  # fmt: skip
+                base = isoelectric_level(shown)
                 gain_px = (
                     page_gain_px if np.isfinite(page_gain_px) else self.gain * grid.px_per_mm_y
                 )
-            k = len(leads)
             # panel c shows t in [c, c + 1) * seconds / k; its centre line is fitted on the
             # columns that see none of the neighbouring panels' traces
             cuts = np.interp(np.arange(1, k) * seconds / k, t, x)  # x of the panel boundaries
@@ -290,6 +381,16 @@ class Digitizer:
                 a, b = sep if sep is not None else (cut, cut)
                 bounds.append((a - pen.reach - PANEL_MARGIN_PX, b + pen.reach + PANEL_MARGIN_PX))
                 hold = max(hold, b - cut + pen.reach + PANEL_MARGIN_PX + 1.0, cut - a + 1.0)
+            if spans is not None:
+                # each panel by its own two free ends (equal pen overshoot) at the grid's scale
+                step = seconds / k
+                x = np.empty_like(t)
+                for c in range(k):
+                    sel = (t >= c * step) & (t < (c + 1) * step)
+                    x[sel] = starts[r][c] + (t[sel] - c * step) * grid_px_per_s
+                bounds = [(spans[c][1] + 0.5, spans[c + 1][0] - 0.5) for c in range(k - 1)]
+                row_lo, row_hi = spans[0][0] - 0.5, spans[-1][1] + 0.5
+                hold = 1.0 + max(0.0, 0.5 * pen.width - 0.5)
             for c, lead in enumerate(leads):
                 lo = bounds[c - 1][1] if c > 0 else row_lo
                 hi = bounds[c][0] if c < k - 1 else row_hi
@@ -304,6 +405,19 @@ class Digitizer:
                 )  # fmt: skip
                 found[lead].append((seconds / k, values, report))
         return merge_panels(found, LEADS, n)
+
+    def _place_row(self, row: Row, k: int, pen: Pen, width: int, grid_px_per_s: float | None,
+                   ppm: float) -> tuple[TimeAxis, str | None, list | None]:  # fmt: skip
+        """The row's time axis, its warning, and its panels if the printer set them apart
+        (:func:`~digitizer.calibration.panel_spans`; tried when the row is longer than
+        ``page_seconds`` at the grid's scale)."""
+        axis, note = row_time_axis(row, pen, width, grid_px_per_s, self.page_seconds, self.fs)
+        spans = None
+        if note and k > 1 and grid_px_per_s is not None:
+            over = max(0.0, 0.5 * pen.width - 0.5)
+            drawn = (self.page_seconds / k - 1.0 / self.fs) * grid_px_per_s + 2.0 * over
+            spans = panel_spans(row.trace, row.x_start, row.x_end, k, drawn, ppm)
+        return axis, note, spans
 
     # -- presentation -------------------------------------------------------------------------
     def overlay(self, image: np.ndarray | torch.Tensor, rec: Digitized) -> np.ndarray:

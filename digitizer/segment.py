@@ -72,7 +72,11 @@ class InkSegmenter:
             kernel = np.ones((1, n) if axis == 1 else (n, 1), np.uint8)
             lines = cv2.morphologyEx(ink, cv2.MORPH_OPEN, kernel)
             lines = _grid_lines_only(lines, ink, axis)
-            lines = cv2.dilate(lines, np.ones((3, 3), np.uint8)) > 0
+            # the line and its faint anti-aliased edge; ink that touches the line from beside
+            # it (a trace running along a grid line as dark as it) is not the line's
+            core = lines > 0
+            edge = (cv2.dilate(lines, np.ones((3, 3), np.uint8)) > 0) & ~core & (ink == 0)
+            lines = core | edge
             prob[lines] = 0.0
             # where a trace crossed the removed line, bridge it again: ink on both sides,
             # across the line (a closing along the other axis, only inside the removed line)
