@@ -18,6 +18,7 @@ could not be found and, unless ``keep_uncertain``, leads under the confidence th
 
 from __future__ import annotations
 
+import inspect
 import os
 from dataclasses import dataclass, field, replace
 
@@ -273,7 +274,7 @@ class Digitizer:
         grid = detect_grid(img)
         rect = grid.rectify(img, border=1.0)
         page = torch.from_numpy(np.ascontiguousarray(rect.transpose(2, 0, 1)))[None]
-        prob = self.segmenter(page, px_per_mm=grid.px_per_mm)[0]
+        prob = _segment(self.segmenter, page, grid.px_per_mm)[0]
         return self._from_rectified(prob.numpy(), grid, rect)
 
     def digitize_mask(self, image: np.ndarray | torch.Tensor,
@@ -433,3 +434,13 @@ class Digitizer:
             colour = LEAD_COLOURS[r % len(LEAD_COLOURS)]
             cv2.polylines(out, [pts], False, colour, thickness, cv2.LINE_AA, shift=2)
         return out
+
+
+def _segment(segmenter: Segmenter, page: torch.Tensor, px_per_mm: float) -> torch.Tensor:
+    """Run ``segmenter`` on ``page [1, 3, H, W]``, passing the measured scale when it takes one
+    (a plain ``f(image)`` callable, the protocol's older form, still works)."""
+    try:
+        takes_scale = "px_per_mm" in inspect.signature(segmenter).parameters
+    except (TypeError, ValueError):  # builtins and C callables have no signature
+        takes_scale = False
+    return segmenter(page, px_per_mm=px_per_mm) if takes_scale else segmenter(page)

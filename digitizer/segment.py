@@ -25,7 +25,8 @@ DEFAULT_CHECKPOINT = Path(__file__).resolve().parent.parent / "checkpoints" / "u
 
 class Segmenter(Protocol):
     """``image [B, 3, H, W]`` float in [0, 1] at ``px_per_mm`` (the grid's scale, ``None`` if
-    unknown) -> trace probability ``[B, H, W]`` in [0, 1]."""
+    unknown) -> trace probability ``[B, H, W]`` in [0, 1]. A callable without the
+    ``px_per_mm`` argument (the older form) is still accepted by the pipeline."""
 
     name: str
 

@@ -11,7 +11,7 @@ import torch
 from helpers import ecg_like, snr_db
 
 from ecgsynth.dataset import ECGImageDataset, ECGPageSet, PageOptions
-from ecgsynth.layout import LEADS, NUM_LEADS, PrintConvention, page_geometry
+from ecgsynth.layout import LEADS, NUM_LEADS, TRACE_BITS, PrintConvention, page_geometry
 from ecgsynth.render import Renderer, lead_masks
 from ecgsynth.sources import ArraySource
 from ecgsynth.spec import HEAVY_SCHEMES, PageSpec, PageStyle, sample_page_spec
@@ -127,7 +127,7 @@ def test_3x4_without_rhythm_strip_shows_ii_for_its_window_only(pages):
     assert ii[:1250].all() and not ii[1250:].any()
     assert torch.isnan(pages["points"][b, NUM_LEADS:]).all()
     assert torch.isnan(pages["boxes"][b, NUM_LEADS:]).all()
-    assert not bool((pages["mask_bits"][b] >> NUM_LEADS).any())
+    assert not bool(((pages["mask_bits"][b] & TRACE_BITS) >> NUM_LEADS).any())
     assert (pages["channel_lead"][b, NUM_LEADS:] == -1).all()
 
 
@@ -157,7 +157,7 @@ def test_panel_gaps_keep_consecutive_windows(pages):
 def off_mask_ink(batch: dict, b: int) -> np.ndarray:
     """``[H, W]`` pixels inked but on no trace mask: pulses and column marks (no grid, no text)."""
     ink = batch["image"][b].mean(0) < 0.6
-    return (ink & (batch["mask_bits"][b] == 0)).numpy()
+    return (ink & ((batch["mask_bits"][b] & TRACE_BITS) == 0)).numpy()
 
 
 def rows_of(meta: dict) -> list[list[dict]]:
