@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+from datetime import timedelta
 from typing import Any
 
 # DataLoader workers render pages on the same cores as the training step: OpenMP threads that
@@ -100,6 +101,27 @@ def resume_path(cfg: DictConfig) -> str | None:
     return path
 
 
+def per_run_max_time(cfg: DictConfig, ckpt: str | None) -> None:
+    """Make ``trainer.max_time`` a budget for this run: Lightning's Timer restores the time of
+    the earlier runs with the checkpoint (and would stop a resumed run at once), so their time
+    is added to it, in place."""
+    limit = OmegaConf.select(cfg, "trainer.max_time")
+    if not ckpt or not limit:
+        return
+    state = torch.load(ckpt, map_location="cpu", weights_only=False).get("callbacks", {})
+    timer = next((v for k, v in state.items() if k.startswith("Timer")), None)
+    if not timer:
+        return
+    if isinstance(limit, str):
+        days, hours, minutes, seconds = (float(v) for v in limit.split(":"))
+        limit = {"days": days, "hours": hours, "minutes": minutes, "seconds": seconds}
+    budget = timedelta(**limit).total_seconds()
+    done = float(timer["time_elapsed"].get("train", 0.0))
+    with open_dict(cfg):
+        cfg.trainer.max_time = {"seconds": budget + done}
+    log.info("max_time: %.0f s for this run after %.0f s of earlier runs", budget, done)
+
+
 def keep_curve(cfg: DictConfig, trainer: pl.Trainer) -> str | None:
     """Copy this run's ``metrics.csv`` (CSV logger) beside the checkpoints, as
     ``DIRPATH/metrics/RUN.csv``, so a training spread over several runs keeps its whole curve
@@ -121,6 +143,7 @@ def keep_curve(cfg: DictConfig, trainer: pl.Trainer) -> str | None:
 def train(cfg: DictConfig) -> dict[str, float]:
     """Fit, export; returns the final callback metrics."""
     ckpt = resume_path(cfg)
+    per_run_max_time(cfg, ckpt)
     datamodule, model, trainer = build(cfg)
     trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt)
     export_best(cfg, model, trainer)

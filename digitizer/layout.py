@@ -168,6 +168,15 @@ def build_rows(prob: np.ndarray, ppm: float, baselines: np.ndarray) -> list[Row]
         pulse = find_pulse_at(trace, first, min(last, first + reach), ppm, "start")
         if pulse is None:
             pulse = find_pulse_at(trace, max(first, last - reach), last, ppm, "end")
+        # past a stray mark before (after) it: the edge of the dark background beside a
+        # photographed page
+        breaks = np.flatnonzero(np.diff(cols) > 1)
+        for lo in (int(cols[i + 1]) for i in breaks[:2]):
+            if pulse is None and lo - first < reach:
+                pulse = find_pulse_at(trace, lo, min(last, lo + reach), ppm, "start")
+        for hi in (int(cols[i]) for i in breaks[::-1][:2]):
+            if pulse is None and last - hi < reach:
+                pulse = find_pulse_at(trace, max(first, hi - reach), hi, ppm, "end")
         if pulse is not None:
             inner = trace_after_pulse(trace, pulse)
             if inner is None:
@@ -315,24 +324,26 @@ def detect_layout(prob: np.ndarray, ppm: float) -> PageLayout:
     rows = build_rows(prob, ppm, baselines)
     if not rows:
         return PageLayout("none", [], [], notes + ["no ECG trace found"])
-    rows, dropped = _drop_outer_short_rows(rows, ppm)
-    notes += dropped
-    notes += _agree_on_extent(rows, ppm)
+    rows, short = _drop_outer_short_rows(rows, ppm)
+    rows, off_pitch = _drop_outer_off_pitch_rows(rows)
+    notes += short + off_pitch + _agree_on_extent(rows, ppm)
     name, leads, more, kind = match_layout(rows)
-    if candidates > len(rows) + 2:
+    if candidates - len(short) - len(off_pitch) > len(rows) + 2:
         kind = "closest"  # rows were picked from many candidates: clutter read as rows
     return PageLayout(name, rows, leads, notes + more, kind)
 
 
 def _drop_outer_short_rows(rows: list[Row], ppm: float) -> tuple[list[Row], list[str]]:
-    """Leave out the top or bottom row while its trace spans under
-    :data:`SHORT_ROW_FRACTION` of what the other rows span (median): a line of header or
+    """Leave out the top or bottom row while its trace is followed over under
+    :data:`SHORT_ROW_FRACTION` of the columns the other rows cover (median): a line of header or
     footer text (patient data, speed and filter settings) read as a row. Every row of a
     standard printout spans the same time; a short row between full ones is kept (the layout
     matching decides about it). At least three rows are kept."""
     notes: list[str] = []
     while len(rows) > 3:
-        spans = np.array([r.x_end - r.x_start for r in rows], dtype=float)
+        # the columns the trace was followed in: a line of words leaves gaps between them
+        spans = np.array([np.isfinite(r.trace.y[r.x_start : r.x_end + 1]).sum() for r in rows],
+                         dtype=float)  # fmt: skip
         drop = None
         for i in (0, len(rows) - 1):
             others = np.delete(spans, i)
@@ -344,6 +355,26 @@ def _drop_outer_short_rows(rows: list[Row], ppm: float) -> tuple[list[Row], list
         notes.append(
             f"row at y={r.baseline:.0f} spans {spans[drop] / ppm:.0f} mm, the others "
             f"{np.median(np.delete(spans, drop)) / ppm:.0f} mm: text, not a trace row (left out)"
+        )
+        rows = rows[:drop] + rows[drop + 1 :]
+    return rows, notes
+
+
+def _drop_outer_off_pitch_rows(rows: list[Row], factor: float = 1.8) -> tuple[list[Row], list[str]]:
+    """Leave out the top or bottom row while it lies more than ``factor`` times the others'
+    spacing (median) from its neighbour: the rows of a printout are evenly spaced, and a line
+    of header text or the page's edge far above or below them is not one of them. At least
+    three rows are kept."""
+    notes: list[str] = []
+    while len(rows) > 3:
+        gaps = np.diff([r.baseline for r in rows])
+        top, bottom = gaps[0] / np.median(gaps[1:]), gaps[-1] / np.median(gaps[:-1])
+        drop, ratio = (0, top) if top >= bottom else (len(rows) - 1, bottom)
+        if ratio <= factor:
+            break
+        notes.append(
+            f"row at y={rows[drop].baseline:.0f} lies {ratio:.1f} row spacings from the next: "
+            "text or an edge, not a trace row (left out)"
         )
         rows = rows[:drop] + rows[drop + 1 :]
     return rows, notes

@@ -39,12 +39,26 @@ class InkSegmenter:
     Args:
         line_mm: strokes straighter and longer than this (mm) are removed as grid lines.
         px_per_mm: the image scale, when known (the pipeline passes the grid estimate).
+        busy_tiles: when ink is left in more than this share of the page's 5 mm squares
+            after the straight lines went (traces cover under half of them, even on 12x1
+            pages; a grid as dark as the trace, broken by texture, wrinkles or JPEG, covers
+            nearly all), the page is read again with the grid measured and subtracted:
+        strip_mm: the darkness that a column or row shows along most of each such stretch
+            (grid lines, however dark, and their halo) is subtracted before thresholding (0:
+            never);
+        thick_mm: and ink that a square this wide (mm) fits inside is a dark area, not a
+            trace.
     """
 
     name = "ink"
 
-    def __init__(self, line_mm: float = 20.0, px_per_mm: float | None = None) -> None:
+    def __init__(self, line_mm: float = 20.0, px_per_mm: float | None = None,
+                 strip_mm: float = 40.0, thick_mm: float = 1.5,
+                 busy_tiles: float = 0.7) -> None:  # fmt: skip
         self.line_mm = line_mm
+        self.busy_tiles = busy_tiles
+        self.thick_mm = thick_mm
+        self.strip_mm = strip_mm
         self.px_per_mm = px_per_mm
 
     def __call__(self, image: torch.Tensor, px_per_mm: float | None = None) -> torch.Tensor:
@@ -65,7 +79,52 @@ class InkSegmenter:
         paper = cv2.blur(paper, (k, k))
         darkness = np.clip(1.0 - brightest / np.maximum(paper, 0.2), 0.0, 1.0)
         # ink is dark in all channels; scale so that typical ink (>= 0.45 darker) is ~1
-        prob = np.clip((darkness - 0.25) / 0.25, 0.0, 1.0)
+        prob = self._without_lines(_ink_ramp(darkness), ppm)
+        if self.strip_mm and _inked_tiles(prob > 0.5, ppm) > self.busy_tiles:
+            # the grid stayed: lines as dark as ink, broken by texture, wrinkles or JPEG
+            prob = _ink_ramp(darkness)
+            prob = self._without_lines(self._without_dark_grid(prob, darkness, rgb, ppm), ppm)
+        return prob
+
+    def _without_dark_grid(self, before: np.ndarray, darkness: np.ndarray, rgb: np.ndarray,
+                           ppm: float) -> np.ndarray:  # fmt: skip
+        """A grid as dark as ink: what every column (row) shows along most of its length is
+        paper or a grid line, never the sparse trace; subtract it (pixels of pure white take
+        no part: the fill around a rectified page). Then ink thicker than any pen (the dark
+        background beside a photographed page, a shadow's core) goes."""
+        n = max(16, int(self.strip_mm * ppm))
+        valid = rgb.min(axis=2) < 0.999
+        vertical = _strip_level(darkness, valid, n, 0)  # the level of each column: its lines
+        horizontal = _strip_level(darkness, valid, n, 1)
+        prob = _ink_ramp(darkness - np.maximum(vertical, horizontal))
+        # a trace that crosses a line as dark as itself loses the crossing: bridge it again
+        # where there is ink on both sides of the line, across it
+        for level, across in ((vertical, (1, 9)), (horizontal, (9, 1))):
+            bridged = cv2.morphologyEx((prob > 0.5).astype(np.uint8), cv2.MORPH_CLOSE,
+                                       np.ones(across, np.uint8))  # fmt: skip
+            fill = (bridged > 0) & (level > 0.1) & (before > 0.5)
+            prob[fill] = before[fill]
+        ink = (prob > 0.5).astype(np.uint8)
+        # ink thicker than any pen all round (the dark background beyond a photographed
+        # page's edge, a shadow's core, a filled logo) is not a trace, nor are the thinner
+        # parts of the same dark area within thick_mm * 4 of it (the tapering corner of the
+        # background beside a rotated page)
+        k = max(5, round(self.thick_mm * ppm))
+        thick = cv2.morphologyEx(ink, cv2.MORPH_OPEN, np.ones((k, k), np.uint8))
+        if thick.any():
+            grown = cv2.dilate(ink, np.ones((3, 3), np.uint8))  # bridge a 1-px seam
+            for _ in range(4 * k):
+                more = cv2.dilate(thick, np.ones((3, 3), np.uint8)) & grown
+                if np.array_equal(more, thick):
+                    break
+                thick = more
+            thick = thick > 0
+            prob[thick] = 0.0
+            ink[thick] = 0
+        return prob
+
+    def _without_lines(self, prob: np.ndarray, ppm: float) -> np.ndarray:
+        """Straight strokes (grid lines) out of an ink map ``[H, W]`` (see the class)."""
         ink = (prob > 0.5).astype(np.uint8)
         n = max(5, int(self.line_mm * ppm))
         raw = prob.copy()
@@ -86,6 +145,61 @@ class InkSegmenter:
             fill = (bridged > 0) & lines & (ink > 0)
             prob[fill] = raw[fill]
         return prob.astype(np.float32)
+
+
+def _inked_tiles(ink: np.ndarray, ppm: float, tile_mm: float = 5.0) -> float:
+    """The share of the ``tile_mm`` squares of ``ink`` ``bool [H, W]`` with over 1 % ink."""
+    t = max(4, int(tile_mm * ppm))
+    h, w = ink.shape[0] // t * t, ink.shape[1] // t * t
+    if h == 0 or w == 0:
+        return 0.0
+    tiles = ink[:h, :w].reshape(h // t, t, w // t, t).mean(axis=(1, 3))
+    return float((tiles > 0.01).mean())
+
+
+def _ink_ramp(darkness: np.ndarray) -> np.ndarray:
+    """Ink probability from darkness against the paper: 0 up to 0.25, 1 from 0.5."""
+    return np.clip((darkness - 0.25) / 0.25, 0.0, 1.0)
+
+
+def _strip_level(values: np.ndarray, valid: np.ndarray, n: int, axis: int, q: float = 0.25,
+                 min_valid: float = 0.5) -> np.ndarray:  # fmt: skip
+    """``float32 [H, W]``: each pixel gets the ``q`` quantile of the ``valid`` values of its
+    column (``axis`` 0) or row (``axis`` 1) over consecutive blocks of ``n`` pixels (the last
+    block takes the remainder when it is shorter than ``n / 2``); 0 where under ``min_valid``
+    of the stretch is valid. A straight grid line along ``axis`` fills its row or column and
+    survives it; a trace must cover more than ``1 - q`` of a block's row (a flat baseline) to
+    be taken for one. Blocks come in two staggered sets, so that a stretch of grid that one
+    set's block shares with blank margin fills a block of the other."""
+    out = np.zeros_like(values)
+    for offset in (0, n // 2):  # two staggered sets of blocks: the larger level wins
+        out = np.maximum(out, _block_level(values, valid, n, axis, q, min_valid, offset))
+    return out
+
+
+def _block_level(values: np.ndarray, valid: np.ndarray, n: int, axis: int, q: float,
+                 min_valid: float, offset: int) -> np.ndarray:  # fmt: skip
+    """:func:`_strip_level` over blocks that start at 0 and at ``offset + k n``, k >= 1."""
+    size = values.shape[axis]
+    starts = [0, *range(offset + n, size, n)]
+    if len(starts) > 1 and size - starts[-1] < n // 2:
+        starts.pop()
+    ends = starts[1:] + [size]
+    out = np.empty_like(values)
+    for s, e in zip(starts, ends):
+        block = (slice(s, e), slice(None)) if axis == 0 else (slice(None), slice(s, e))
+        ok = valid[block]
+        if ok.all():  # the common case, without the fill: one partial sort
+            k = round(q * (e - s - 1))
+            out[block] = np.take(np.partition(values[block], k, axis=axis), [k], axis=axis)
+            continue
+        ranked = np.sort(np.where(ok, values[block], np.inf), axis=axis)
+        count = ok.sum(axis=axis, keepdims=True)
+        index = np.round(q * np.maximum(count - 1, 0)).astype(np.intp)
+        level = np.take_along_axis(ranked, index, axis=axis)
+        level[count < min_valid * (e - s)] = 0.0
+        out[block] = level
+    return out
 
 
 def _grid_lines_only(lines: np.ndarray, ink: np.ndarray, axis: int) -> np.ndarray:

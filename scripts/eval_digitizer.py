@@ -262,12 +262,14 @@ def _foreign_pages(num: int, seed: int) -> list[dict]:
 
 
 def eval_foreign(num: int, seed: int, checkpoint: str | None, gallery: Path | None,
-                 out_dir: Path | None = None) -> dict:  # fmt: skip
+                 out_dir: Path | None = None, keep_uncertain: bool = False) -> dict:  # fmt: skip
     """The digitizer on ``num`` clean pages of the independent page maker and the same pages
     with its artifacts, every profile and layout; scored against the page's truth (NaN where
     the page shows nothing; a lead left out scores 0 dB). Also the SNR at each lead's best
-    shift within 0.25 s (timing errors vs the rest). ``out_dir`` gets ``per_lead.csv``."""
-    dig = Digitizer(checkpoint=checkpoint)
+    shift within 0.25 s (timing errors vs the rest). ``out_dir`` gets ``per_lead.csv`` (with
+    each lead's confidence and its factors: ``keep_uncertain`` scores every lead found, to see
+    how confidence predicts the score)."""
+    dig = Digitizer(checkpoint=checkpoint, keep_uncertain=keep_uncertain)
     rows, tiles = [], []
     specs = _foreign_pages(num, seed)
     for spec in tqdm(specs, desc="foreign", unit="page"):
@@ -283,10 +285,12 @@ def eval_foreign(num: int, seed: int, checkpoint: str | None, gallery: Path | No
             try:
                 rec = dig.digitize(img)
                 est, problem = rec.signal, None
+                reports = {r.name: r for r in rec.leads}
                 ppm_err = 100.0 * (rec.grid.px_per_mm / page.meta["px_per_mm"] - 1.0)
                 layout_ok = rec.layout == spec["layout"].replace("3x4_0r", "3x4")
             except Exception as exc:  # noqa: BLE001 - a page that fails scores 0 dB, go on
                 est, problem = np.full_like(page.truth, np.nan), f"{type(exc).__name__}: {exc}"
+                reports = {}
                 ppm_err, layout_ok = float("nan"), False
                 tqdm.write(f"error: page {spec['k']} ({spec['profile']} {spec['layout']}, "
                            f"{variant}): {problem}")  # fmt: skip
@@ -300,7 +304,8 @@ def eval_foreign(num: int, seed: int, checkpoint: str | None, gallery: Path | No
                              "variant": variant, "record": spec["record"].stem, "lead": name,
                              "dpi": round(spec["dpi"], 1), "snr_db": s, "best_lag_snr_db": b,
                              "lag_ms": 1000.0 * lag / fs, "ppm_err_pct": ppm_err,
-                             "layout_ok": layout_ok, "error": problem})  # fmt: skip
+                             "layout_ok": layout_ok, "error": problem,
+                             **_report_columns(reports.get(name))})  # fmt: skip
             first = spec["k"] == min(q["k"] for q in specs if q["profile"] == spec["profile"])
             if gallery is not None and first and (variant == "clean" or spec["k"] in (0, 7)):
                 tiles.append((f"{spec['profile']} {spec['layout']} {variant}", img))
@@ -316,6 +321,12 @@ def eval_foreign(num: int, seed: int, checkpoint: str | None, gallery: Path | No
     if gallery is not None:
         _foreign_gallery(tiles, gallery)
     return out
+
+
+def _report_columns(report) -> dict:
+    """A lead's confidence and the factors behind it (``digitizer.confidence``), for a CSV row."""
+    keys = ("confidence", "coverage", "calibration", "timing", "layout", "amplitude", "physics")
+    return {f"conf_{k}" if k != "confidence" else k: getattr(report, k, None) for k in keys}
 
 
 def _median_or_nan(values: list[float]) -> float:
@@ -551,6 +562,11 @@ def main() -> None:
         default=Path("outputs/eval_foreign"),
         help="foreign task: folder for per_lead.csv",
     )
+    p.add_argument(
+        "--keep-uncertain",
+        action="store_true",
+        help="foreign task: write and score leads under the confidence threshold too",
+    )
     p.add_argument("--dpi", type=float, default=200.0, help="gtmask task: page resolution")
     p.add_argument(
         "--lowpass",
@@ -570,8 +586,8 @@ def main() -> None:
     elif a.task == "segmenter":
         res = eval_segmenter(num, a.seed, a.checkpoint or "ink")
     elif a.task == "foreign":
-        gallery = a.gallery if str(a.gallery) else None
-        res = eval_foreign(num, a.seed, a.checkpoint, gallery, a.out)
+        gallery = None if str(a.gallery) in ("", ".") else a.gallery  # Path("") is "."
+        res = eval_foreign(num, a.seed, a.checkpoint, gallery, a.out, a.keep_uncertain)
     elif a.task == "pdf":
         res = eval_pdf(num, a.seed, a.checkpoint)
     else:

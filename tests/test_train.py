@@ -529,6 +529,18 @@ def test_resume_true_needs_a_last_checkpoint(tmp_path, train_module):
     assert train_module.resume_path(plain) is None
 
 
+def test_a_resumed_run_gets_its_own_max_time(tmp_path, train_module):
+    """Lightning's Timer restores earlier runs' time: the resumed run's budget adds to it."""
+    ckpt = tmp_path / "last.ckpt"
+    torch.save({"callbacks": {"Timer": {"time_elapsed": {"train": 5000.0}}}}, ckpt)
+    cfg = _compose(["+trainer.max_time=00:01:30:00"], tmp_path)
+    train_module.per_run_max_time(cfg, str(ckpt))
+    assert cfg.trainer.max_time == {"seconds": 5400.0 + 5000.0}
+    fresh = _compose(["+trainer.max_time=00:01:30:00"], tmp_path)
+    train_module.per_run_max_time(fresh, None)
+    assert fresh.trainer.max_time == "00:01:30:00"
+
+
 def test_refined_map_takes_the_page_ink_near_the_model_trace_only():
     page = torch.ones(1, 3, 80, 160)
     page[:, :, 20:22, 10:60] = 0.0  # a trace stroke the model found (its tip at x 60..70 missed)

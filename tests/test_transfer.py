@@ -18,9 +18,10 @@ from helpers import ecg_like
 from digitizer.__main__ import main as digitize_main
 from digitizer.calibration import row_time_axis
 from digitizer.confidence import CONFIDENCE_THRESHOLD, einthoven_agreement
-from digitizer.layout import Row, match_layout
+from digitizer.layout import Row, _drop_outer_off_pitch_rows, build_rows, match_layout
 from digitizer.metrics import snr_db
 from digitizer.pipeline import Digitizer, _share_time_axis
+from digitizer.segment import InkSegmenter
 from digitizer.vectorize import Pen, RowTrace
 from ecgsynth.layout import LEADS, PrintConvention
 from ecgsynth.render import Renderer
@@ -239,3 +240,71 @@ def test_rows_share_the_time_axis_of_the_best_measured_row():
     _share_time_axis(rows, placed, pen, 1100, 4.0, 100.0)
     x0 = [axis.x0 for axis, _, _ in placed]
     assert x0[2] == pytest.approx(x0[0]) and x0[0] == pytest.approx(x0[1])
+
+
+PPM = 8.0  # px/mm of the hand-drawn pages below
+
+
+def _dark_grid_page(rng: np.random.Generator, h: int = 400, w: int = 640) -> tuple:
+    """An orange page ``[3, H, W]`` with a grid of dashed lines nearly as dark as its black
+    sine trace (each dash ~3 mm: too short for a straight-line opening), plus the trace's
+    mask ``[H, W]``."""
+    paper = np.array([0.95, 0.6, 0.25], np.float32)[:, None, None]
+    img = np.broadcast_to(paper, (3, h, w)).copy()
+    yy, xx = np.mgrid[:h, :w]
+    dashed = ((yy % 8 == 0) & (xx % 24 >= 3)) | ((xx % 8 == 0) & (yy % 24 >= 3))
+    img[:, dashed & (rng.random((h, w)) > 0.02)] *= 0.45  # specks of paper through the lines
+    x = np.arange(w)
+    y = (h / 2 + 40 * np.sin(x / 25.0)).astype(int)  # at most 1.6 px per column: no gaps
+    trace = np.zeros((h, w), bool)
+    for dy in (-1, 0, 1):
+        trace[y + dy, x] = True
+    img[:, trace] = 0.05
+    return img, trace
+
+
+def test_ink_map_drops_a_grid_nearly_as_dark_as_the_trace():
+    img, trace = _dark_grid_page(np.random.default_rng(0))
+    prob = InkSegmenter(px_per_mm=PPM).segment(img)
+    ink = prob > 0.5
+    assert ink[trace].mean() > 0.9  # the trace stays, crossings of grid lines included
+    near = np.zeros_like(trace)
+    for d in range(-3, 4):
+        near |= np.roll(trace, d, axis=0)
+    assert ink[~near].mean() < 0.01  # the grid goes
+
+
+def test_dark_background_beside_the_page_is_not_ink():
+    """A photographed page: black background in a wedge along one edge, tapering to a sliver."""
+    img, trace = _dark_grid_page(np.random.default_rng(1))
+    h, w = trace.shape
+    yy, xx = np.mgrid[:h, :w]
+    wedge = xx < 60 - 0.15 * yy  # 60 px wide at the top, ~0 at the bottom
+    img[:, wedge] = 0.02
+    prob = InkSegmenter(px_per_mm=PPM).segment(img)
+    assert (prob[wedge & ~trace] > 0.5).mean() < 0.02
+
+
+def test_a_header_line_far_above_the_rows_is_not_a_row():
+    rows = [_flat_row(b) for b in (10.0, 400.0, 600.0, 800.0, 1000.0)]
+    kept, notes = _drop_outer_off_pitch_rows(rows)
+    assert [r.baseline for r in kept] == [400.0, 600.0, 800.0, 1000.0] and len(notes) == 1
+    even = [_flat_row(b) for b in (200.0, 400.0, 600.0, 800.0, 1000.0)]
+    assert len(_drop_outer_off_pitch_rows(even)[0]) == 5
+
+
+def test_pulse_is_found_behind_a_stray_mark_at_the_row_start():
+    """The edge of the dark background (a vertical sliver) 5 mm before the pulse: the pulse is
+    still found, and the row starts after it."""
+    h, w, base = 300, 900, 200
+    prob = np.zeros((h, w), np.float32)
+    prob[120:280, 20:23] = 1.0  # the sliver
+    top = base - int(10 * PPM)  # 1 mV at 10 mm/mV
+    prob[top : base + 1, 60:62] = 1.0  # rising stroke
+    prob[top : top + 2, 60:100] = 1.0  # flat top (5 mm)
+    prob[top : base + 1, 98:100] = 1.0  # falling stroke
+    x = np.arange(100, 860)
+    prob[(base - 8 * np.exp(-((((x - 100) % 150 - 75) / 6.0) ** 2))).astype(int), x] = 1.0
+    rows = build_rows(prob, PPM, np.array([float(base)]))
+    assert len(rows) == 1 and rows[0].pulse is not None
+    assert rows[0].pulse.x0 >= 55 and rows[0].x_start >= 95
