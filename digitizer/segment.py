@@ -79,11 +79,11 @@ class InkSegmenter:
         paper = cv2.blur(paper, (k, k))
         darkness = np.clip(1.0 - brightest / np.maximum(paper, 0.2), 0.0, 1.0)
         # ink is dark in all channels; scale so that typical ink (>= 0.45 darker) is ~1
-        prob = self._without_lines(_ink_ramp(darkness), ppm)
+        ramp = _ink_ramp(darkness)
+        prob = self._without_lines(ramp.copy(), ppm)
         if self.strip_mm and _inked_tiles(prob > 0.5, ppm) > self.busy_tiles:
             # the grid stayed: lines as dark as ink, broken by texture, wrinkles or JPEG
-            prob = _ink_ramp(darkness)
-            prob = self._without_lines(self._without_dark_grid(prob, darkness, rgb, ppm), ppm)
+            prob = self._without_lines(self._without_dark_grid(ramp, darkness, rgb, ppm), ppm)
         return prob
 
     def _without_dark_grid(self, before: np.ndarray, darkness: np.ndarray, rgb: np.ndarray,
@@ -118,9 +118,7 @@ class InkSegmenter:
                 if np.array_equal(more, thick):
                     break
                 thick = more
-            thick = thick > 0
-            prob[thick] = 0.0
-            ink[thick] = 0
+            prob[thick > 0] = 0.0
         return prob
 
     def _without_lines(self, prob: np.ndarray, ppm: float) -> np.ndarray:
