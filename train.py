@@ -117,8 +117,12 @@ def per_run_max_time(cfg: DictConfig, ckpt: str | None) -> None:
         limit = {"days": days, "hours": hours, "minutes": minutes, "seconds": seconds}
     budget = timedelta(**limit).total_seconds()
     done = float(timer["time_elapsed"].get("train", 0.0))
+    total = int(round(budget + done))  # as DD:HH:MM:SS: the Trainer takes no DictConfig here
+    minutes, seconds = divmod(total, 60)
+    hours, minutes = divmod(minutes, 60)
+    days, hours = divmod(hours, 24)
     with open_dict(cfg):
-        cfg.trainer.max_time = {"seconds": budget + done}
+        cfg.trainer.max_time = f"{days:02d}:{hours:02d}:{minutes:02d}:{seconds:02d}"
     log.info("max_time: %.0f s for this run after %.0f s of earlier runs", budget, done)
 
 

@@ -321,12 +321,20 @@ def row_time_axis(row, pen: Pen, width: int, grid_px_per_s: float | None,
     ratio = length_px_per_s / grid_px_per_s
     note = None
     seconds = page_seconds
-    if anchor == "both" and p is not None and abs(ratio - 1) > PLACE_TOL:
+    false_join = (
+        p is not None and p.joined and ratio > 1 + PLACE_TOL
+        and (ok_last if p.side == "start" else ok_first)
+    )  # fmt: skip
+    if false_join:
+        # longer than the grid allows from the pulse edge: the trace did not run out of the
+        # pulse, ink bridged the printer's gap (blur, a crease); the free far end places it
+        anchor = "end" if p.side == "start" else "start"
+    elif anchor == "both" and p is not None and abs(ratio - 1) > PLACE_TOL:
         # the two free ends disagree with the grid by more than the pen can explain: one of
         # them lost or gained ink (a trace start hidden under a grid line as dark as it, a
         # label); the end beside the pulse, which the printer set at a fixed place, is kept
         anchor = p.side
-    if abs(ratio - 1) > TIME_TOL:
+    if abs(ratio - 1) > TIME_TOL and not false_join:
         # not page_seconds long at the nominal speed: another duration, or cut off by the image
         # border (then its panels keep their page_seconds windows)
         anchor = "end" if anchor == "end" else "start"

@@ -7,8 +7,8 @@ reading was measured on the page and lower when it was assumed:
 factor          values
 ==============  =========================================================================
 coverage        fraction of the lead's time window where the row's trace was followed
-calibration     1 the row's own pulse, 0.9 another row's pulse, 0.75 the grid at the
-                nominal gain, 0.5 no grid either (page size assumed)
+calibration     1 the row's own pulse, 0.9 another row's pulse or the grid at the nominal
+                gain, 0.5 no grid either (page size assumed)
 timing          1 the row's length agrees with the grid (or a pulse edge places it, or each
                 panel, set apart from the others, has its own two ends at the grid's scale),
                 0.75 the row is not ``page_seconds`` long and the grid placed it
@@ -17,7 +17,8 @@ layout          1 a standard layout, 0.6 a near one (missing rows), 0.5 the clos
 amplitude       1 a plausible ECG lead, 0.3 flat (< 0.02 mV peak to peak: a line, not a
                 trace) or beyond 12 mV
 physics         limb leads: 1 when ``II = I + III`` (or ``aVR + aVL + aVF = 0``) holds over
-                the time the page shows all three, down to 0.3 when it does not; the
+                the time the page shows all three, down to 0.3 when the residual reaches
+                :data:`REL_BAD` of the leads' RMS; the
                 chest leads get the mean of the limb factors (a page misread in its limb
                 leads is misread elsewhere too)
 ==============  =========================================================================
@@ -35,10 +36,17 @@ import numpy as np
 
 CONFIDENCE_THRESHOLD = 0.5
 
-CALIBRATION = {"pulse": 1.0, "page-pulse": 0.9, "grid": 0.75, "page-size": 0.5}
+# grid 0.9: on ecgsynth's pages in random conventions (scripts/calibrate_confidence.py), leads
+# of a standard layout calibrated on the grid score 9-11 dB on average (80 % above 0 dB)
+CALIBRATION = {"pulse": 1.0, "page-pulse": 0.9, "grid": 0.9, "page-size": 0.5}
 TIMING = {"length": 1.0, "pulse-edge": 1.0, "panels": 1.0, "grid": 0.75}
 LAYOUT = {"standard": 1.0, "near": 0.6, "closest": 0.5}
 FLAT_MV, HUGE_MV = 0.02, 12.0
+# Einthoven residual / lead RMS (einthoven_residuals): the factor is 1 up to REL_OK and 0.3
+# from REL_BAD. On ecgsynth's pages in random conventions (scripts/calibrate_confidence.py),
+# leads of trios with a residual under 0.8 score above 0 dB almost always, over 1.2 mostly
+# below: a misread lead carries the error alone, not shared by the three.
+REL_OK, REL_BAD = 0.5, 1.5
 
 
 @dataclass
@@ -76,14 +84,14 @@ def amplitude_check(values: np.ndarray) -> str:
     return "huge" if p2p > HUGE_MV else "ok"
 
 
-def einthoven_agreement(signal: np.ndarray, leads: tuple[str, ...]) -> dict[str, float]:
-    """A factor in [0.3, 1] per limb lead from the physics every 12-lead record obeys:
-    ``II = I + III`` and ``aVR + aVL + aVF = 0`` at every instant. Where a page shows the
-    three leads of a relation over the same time (a 3x4 column, a 6x2 column, a 12x1 page),
-    a residual near zero says all three were read right; a large one says at least one was
-    not (another row's trace, a grid line, the wrong layout). Each lead's median is removed
-    first: the DC level is what a page without pulses cannot show. ``signal`` ``[12, T]`` mV.
-    """
+def einthoven_residuals(signal: np.ndarray, leads: tuple[str, ...]) -> dict[str, float]:
+    """Per limb lead, how far the physics every 12-lead record obeys fails on ``signal``
+    ``[12, T]`` mV: ``II = I + III`` and ``aVR + aVL + aVF = 0`` at every instant. Where a page
+    shows the three leads of a relation over the same time (a 3x4 column, a 6x2 column, a 12x1
+    page), the residual's RMS over the mean RMS of the three (near 0: all three read right;
+    large: at least one was not: another row's trace, a grid line, the wrong layout). Each
+    lead's median is removed first: the DC level is what a page without pulses cannot show.
+    Leads of a relation shown together over fewer than 100 samples get no value."""
     out: dict[str, float] = {}
     idx = {name: i for i, name in enumerate(leads)}
     for trio, signs in ((("I", "II", "III"), (1.0, -1.0, 1.0)), (("aVR", "aVL", "aVF"),
@@ -95,11 +103,18 @@ def einthoven_agreement(signal: np.ndarray, leads: tuple[str, ...]) -> dict[str,
         x = rows[:, ok] - np.median(rows[:, ok], axis=1, keepdims=True)
         residual = np.sqrt(np.mean((np.asarray(signs)[:, None] * x).sum(axis=0) ** 2))
         scale = float(np.mean(np.sqrt(np.mean(x**2, axis=1))))
-        rel = residual / max(scale, 1e-3)
-        factor = float(np.clip(1.0 - 0.7 * (rel - 0.5), 0.3, 1.0))  # 1 up to 0.5, 0.3 from 1.5
         for name in trio:
-            out[name] = factor
+            out[name] = float(residual / max(scale, 1e-3))
     return out
+
+
+def einthoven_agreement(signal: np.ndarray, leads: tuple[str, ...]) -> dict[str, float]:
+    """A factor in [0.3, 1] per limb lead from :func:`einthoven_residuals`: 1 up to
+    :data:`REL_OK`, falling linearly to 0.3 at :data:`REL_BAD`."""
+    return {
+        name: float(np.clip(1.0 - 0.7 * (rel - REL_OK) / (REL_BAD - REL_OK), 0.3, 1.0))
+        for name, rel in einthoven_residuals(signal, leads).items()
+    }
 
 
 def lead_confidence(report: LeadReport) -> float:

@@ -29,6 +29,7 @@ MIN_ROW_SPACING_MM = 8.0
 TRACE_MIN_WIDTH_MM = 12.0  # connected components narrower than this are text, not traces
 STRAY_WIDTH_MM = 12.0  # a stretch this short, set off from the row's trace, is not trace
 PULSE_SEARCH_MM = 20.0  # pulses are looked for this far into either end of a row
+ROW_MM = 250.0  # a standard layout's row: 10 s at 25 mm/s
 SHORT_ROW_FRACTION = 0.6  # an outer row spanning less than this of the others' span is text
 
 
@@ -107,17 +108,32 @@ def _stray_stretch(trace: RowTrace, x_lo: int, x_hi: int, ppm: float,
                    side: str) -> int | None:  # fmt: skip
     """Inner end of a short stretch (under 12 mm) that starts (``side="start"``) or ends the
     row and is set off from the rest by a gap of at least 1 mm: a lead label beside the trace,
-    or a calibration pulse too faint to measure. It is not part of the trace."""
+    or a calibration pulse too faint to measure. It is not part of the trace, unless it
+    :func:`continues <_continues>` it."""
     cols = np.flatnonzero(np.isfinite(trace.y[x_lo : x_hi + 1])) + x_lo
     breaks = np.flatnonzero(np.diff(cols) > ppm)
     if len(breaks) == 0:
         return None
-    if side == "start":
-        inner, outer = int(cols[breaks[0]]), int(cols[0])
+    if side == "start":  # the piece and the rest, each from the gap outwards
+        piece, rest = cols[breaks[0] :: -1], cols[breaks[0] + 1 :]
     else:
-        inner, outer = int(cols[breaks[-1] + 1]), int(cols[-1])
-    width_mm = (abs(outer - inner) + 1) / ppm
-    return inner if width_mm <= STRAY_WIDTH_MM else None
+        piece, rest = cols[breaks[-1] + 1 :], cols[breaks[-1] :: -1]
+    width_mm = (abs(int(piece[-1]) - int(piece[0])) + 1) / ppm
+    if width_mm > STRAY_WIDTH_MM or _continues(trace, piece, rest[: max(2, int(ppm))], ppm):
+        return None
+    return int(piece[0])
+
+
+def _continues(trace: RowTrace, piece: np.ndarray, beyond: np.ndarray, ppm: float) -> bool:
+    """Whether the stretch at columns ``piece`` is the row's own trace, cut off by a gap in
+    the ink (a flat stretch lying along a grid line as dark as itself, removed with it): it is
+    as thin as a pen and level with the trace across the gap (``beyond``: the first columns
+    there), with a gap of at most 5 mm. A label's glyphs are taller; a faint pulse's top lies
+    10 mm off the baseline; a page edge or border stroke lies farther out."""
+    near = abs(int(beyond[0]) - int(piece[0])) <= 5.0 * ppm
+    thin = np.nanmax(trace.bottom[piece] - trace.top[piece]) + 1 <= 0.75 * ppm
+    level = abs(np.nanmedian(trace.y[piece]) - np.nanmedian(trace.y[beyond])) <= 0.5 * ppm
+    return bool(near and thin and level)
 
 
 def _row_extent(trace: RowTrace, min_run: int, ppm: float) -> tuple[int, int] | None:
@@ -380,20 +396,30 @@ def _drop_outer_off_pitch_rows(rows: list[Row], factor: float = 1.8) -> tuple[li
     return rows, notes
 
 
-def _agree_on_extent(rows: list[Row], ppm: float, tol_mm: float = 1.5) -> list[str]:
+def _agree_on_extent(rows: list[Row], ppm: float, tol_mm: float = 1.5,
+                     row_mm: float = ROW_MM) -> list[str]:  # fmt: skip
     """All rows of a standard printout share one time axis: a row whose start or end strays
-    from what most rows agree on (a pulse or a border line followed as if it were trace) is
-    reset to it. On a tie the shorter extent wins (the extra piece is the stray one)."""
+    from the axis is reset to it. The axis is the start and end, each shared by at least two
+    rows, that span ``row_mm`` within 1 % (the most shared such pair); failing that, what most
+    rows agree on, a tie going to the shorter extent (the extra piece is the stray one: a
+    pulse, a label, a border line followed as if it were trace)."""
     if len(rows) < 2:
         return []
-    notes = []
     tol = tol_mm * ppm
+    shared, voted = {}, {}
     for attr, prefer in (("x_start", max), ("x_end", min)):
         values = [getattr(r, attr) for r in rows]
-        support = [sum(abs(v - w) <= tol for w in values) for v in values]
-        best = max(support)
-        agreed = prefer(v for v, n in zip(values, support) if n == best)
-        if best < 2:
+        support = {v: sum(abs(v - w) <= tol for w in values) for v in values}
+        shared[attr] = {v: n for v, n in support.items() if n >= 2}
+        best = max(shared[attr].values(), default=0)
+        voted[attr] = prefer((v for v, n in shared[attr].items() if n == best), default=None)
+    full = [(-(shared["x_start"][s] + shared["x_end"][e]), abs(e - s - row_mm * ppm), s, e)
+            for s in shared["x_start"] for e in shared["x_end"]
+            if abs(e - s - row_mm * ppm) <= 0.01 * row_mm * ppm]  # fmt: skip
+    start, end = min(full)[2:] if full else (voted["x_start"], voted["x_end"])
+    notes = []
+    for attr, agreed in (("x_start", start), ("x_end", end)):
+        if agreed is None:
             continue
         for r in rows:
             if abs(getattr(r, attr) - agreed) > tol:

@@ -535,7 +535,11 @@ def test_a_resumed_run_gets_its_own_max_time(tmp_path, train_module):
     torch.save({"callbacks": {"Timer": {"time_elapsed": {"train": 5000.0}}}}, ckpt)
     cfg = _compose(["+trainer.max_time=00:01:30:00"], tmp_path)
     train_module.per_run_max_time(cfg, str(ckpt))
-    assert cfg.trainer.max_time == {"seconds": 5400.0 + 5000.0}
+    assert cfg.trainer.max_time == "00:02:53:20"  # 5400 s + 5000 s
+    trainer = pl.Trainer(max_time=cfg.trainer.max_time, logger=False, enable_checkpointing=False,
+                         enable_progress_bar=False, enable_model_summary=False)  # fmt: skip
+    timer = next(c for c in trainer.callbacks if isinstance(c, pl.callbacks.Timer))
+    assert timer._duration == 5400.0 + 5000.0  # the form the Trainer takes (not a DictConfig)
     fresh = _compose(["+trainer.max_time=00:01:30:00"], tmp_path)
     train_module.per_run_max_time(fresh, None)
     assert fresh.trainer.max_time == "00:01:30:00"

@@ -16,9 +16,16 @@ import wfdb
 from helpers import ecg_like
 
 from digitizer.__main__ import main as digitize_main
-from digitizer.calibration import row_time_axis
+from digitizer.calibration import Pulse, row_time_axis
 from digitizer.confidence import CONFIDENCE_THRESHOLD, einthoven_agreement
-from digitizer.layout import Row, _drop_outer_off_pitch_rows, build_rows, match_layout
+from digitizer.layout import (
+    Row,
+    _agree_on_extent,
+    _drop_outer_off_pitch_rows,
+    _stray_stretch,
+    build_rows,
+    match_layout,
+)
 from digitizer.metrics import snr_db
 from digitizer.pipeline import Digitizer, _share_time_axis
 from digitizer.segment import InkSegmenter
@@ -308,3 +315,52 @@ def test_pulse_is_found_behind_a_stray_mark_at_the_row_start():
     rows = build_rows(prob, PPM, np.array([float(base)]))
     assert len(rows) == 1 and rows[0].pulse is not None
     assert rows[0].pulse.x0 >= 55 and rows[0].x_start >= 95
+
+
+def test_a_flat_start_cut_off_by_a_gap_is_still_trace():
+    """A trace whose flat start lay along a grid line as dark as itself and lost 4 mm of ink
+    with it: the piece before the gap is level with the trace and pen-thin, so the row starts
+    there; a label of the same width (tall glyph strokes) beside the trace is still left out."""
+    base, w = 100.0, 900
+    y = np.full(w, np.nan)
+    y[40:60] = base  # flat start (2.5 mm)
+    x = np.arange(92, 860)
+    y[92:860] = base - 8 * np.exp(-((((x - 92) % 150 - 75) / 6.0) ** 2))
+    half = np.where(np.isfinite(y), 1.0, np.nan)
+    trace = RowTrace(y, y - half, y + half, 2.0)
+    assert _stray_stretch(trace, 40, 859, PPM, "start") is None
+    label = y.copy()
+    top, bottom = label - half, label + half
+    top[40:60], bottom[40:60] = base - 12, base + 4  # glyph strokes 2 mm tall
+    assert _stray_stretch(RowTrace(label, top, bottom, 2.0), 40, 859, PPM, "start") == 59
+
+
+def test_rows_tied_on_their_start_take_the_one_a_full_row_spans():
+    """Two rows lost their first beat's ink, two did not: the start that makes a 250 mm row
+    (10 s at 25 mm/s) with the agreed end wins the tie, not the later one."""
+    end = 2048
+    full = end - round(250 * PPM)
+    rows = [_flat_row(100.0 + 300 * i, width=2100) for i in range(4)]
+    for row, start in zip(rows, (full + 78, full + 78, full, full)):
+        row.x_start, row.x_end = start, end
+    _agree_on_extent(rows, PPM)
+    assert [r.x_start for r in rows] == [full] * 4
+    for row, start in zip(rows, (400, 400, 300, 300)):  # no start makes a full row: the later
+        row.x_start = start
+    _agree_on_extent(rows, PPM)
+    assert [r.x_start for r in rows] == [400] * 4
+
+
+def test_a_pulse_joined_by_stray_ink_does_not_place_the_row():
+    """The pulse edge seems joined to the trace (blur or a crease bridged the printer's 3 mm
+    gap), but from that edge the row is 3 mm longer than 10 s at the grid's scale: the free far
+    end places the row, 10 s long; a truly joined pulse still places it by its edge."""
+    px_per_s, pen = 100.0, Pen(reach=1.0, width=1.0)  # 4 px/mm at 25 mm/s
+    row = _flat_row(100.0, width=1300)
+    row.x_start, row.x_end = 112, 112 + 999  # the trace: 10 s from x = 112
+    row.pulse = Pulse(40, 100, 100.0, 60.0, side="start", edge=100.0, joined=True)
+    axis, note = row_time_axis(row, pen, 1300, px_per_s, 10.0, 100.0)
+    assert note is None and abs(axis.x(np.zeros(1))[0] - 112) < 0.5 and axis.seconds == 10.0
+    row.x_start, row.x_end = 100, 100 + 999  # the trace does run out of the pulse edge
+    axis, _ = row_time_axis(row, pen, 1300, px_per_s, 10.0, 100.0)
+    assert abs(axis.x(np.zeros(1))[0] - 100) < 0.5
