@@ -65,9 +65,13 @@ class PageLayout:
     kind: str = "standard"  # standard | near (rows missing) | closest (matches no layout)
 
 
-def trace_components(binary: np.ndarray, ppm: float) -> np.ndarray:
-    """Keep the connected components of ``binary`` ``[H, W]`` wider than a word of text."""
-    joined = cv2.dilate(binary.astype(np.uint8), np.ones((3, 3), np.uint8))
+def trace_components(binary: np.ndarray, ppm: float, join: int = 0) -> np.ndarray:
+    """Keep the connected components of ``binary`` ``[H, W]`` wider than a word of text, once
+    pieces up to ``join`` px apart along a pixel row are joined."""
+    ink = binary.astype(np.uint8)
+    if join > 1:
+        ink = cv2.morphologyEx(ink, cv2.MORPH_CLOSE, np.ones((1, join), np.uint8))
+    joined = cv2.dilate(ink, np.ones((3, 3), np.uint8))
     n, labels, stats, _ = cv2.connectedComponentsWithStats(joined, connectivity=8)
     wide = np.zeros(n, dtype=bool)
     wide[1:] = stats[1:, cv2.CC_STAT_WIDTH] >= TRACE_MIN_WIDTH_MM * ppm
@@ -92,8 +96,29 @@ def without_specks(prob: np.ndarray, ppm: float, size_mm: float = 0.6) -> np.nda
 
 
 def find_rows(prob: np.ndarray, ppm: float) -> tuple[np.ndarray, np.ndarray]:
-    """Baselines (y px) of the trace rows and their profile strengths, top to bottom."""
-    traces = trace_components(prob > 0.5, ppm)
+    """Baselines (y px) of the trace rows and their profile strengths, top to bottom.
+
+    A thin trace whose baseline lies along a grid line as dark as itself keeps only its waves
+    once the line is taken out: pieces narrower than text that no row profile shows. Where such
+    a row would sit in a gap inside the row sequence (over 0.6 row pitches from every row
+    found), it is looked for again with pieces up to 1 mm apart joined."""
+    binary = prob > 0.5
+    rows, strength = _profile_peaks(trace_components(binary, ppm), ppm)
+    if len(rows) >= 2:
+        pitch = float(np.median(np.diff(rows)))
+        more, more_strength = _profile_peaks(trace_components(binary, ppm, round(ppm)), ppm)
+        far = np.array([rows[0] < y < rows[-1] and np.min(np.abs(rows - y)) > 0.6 * pitch
+                        for y in more], dtype=bool)  # fmt: skip
+        if far.any():
+            rows = np.concatenate([rows, more[far]])
+            strength = np.concatenate([strength, more_strength[far]])
+            order = np.argsort(rows)
+            rows, strength = rows[order], strength[order]
+    return rows, strength
+
+
+def _profile_peaks(traces: np.ndarray, ppm: float) -> tuple[np.ndarray, np.ndarray]:
+    """Peaks (y px, strength) of the row profile of ``traces`` ``bool [H, W]``."""
     profile = traces.mean(axis=1).astype(np.float64)
     profile = cv2.GaussianBlur(profile[None, :], (0, 0), sigmaX=max(1.0, 0.8 * ppm)).ravel()
     if profile.max() <= 0:

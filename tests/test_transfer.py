@@ -24,6 +24,7 @@ from digitizer.layout import (
     _drop_outer_off_pitch_rows,
     _stray_stretch,
     build_rows,
+    find_rows,
     match_layout,
 )
 from digitizer.metrics import snr_db
@@ -364,3 +365,20 @@ def test_a_pulse_joined_by_stray_ink_does_not_place_the_row():
     row.x_start, row.x_end = 100, 100 + 999  # the trace does run out of the pulse edge
     axis, _ = row_time_axis(row, pen, 1300, px_per_s, 10.0, 100.0)
     assert abs(axis.x(np.zeros(1))[0] - 100) < 0.5
+
+
+def test_a_row_broken_into_short_pieces_is_still_a_row():
+    """A thin trace along a grid line as dark as itself keeps only pieces narrower than text
+    once the line is removed (here 10 mm pieces, 0.75 mm apart): inside the row sequence it is
+    still found; the same pieces above the first row (text) are not a row."""
+    h, w = 560, 1200
+    prob = np.zeros((h, w), np.float32)
+    x = np.arange(50, 1150)
+    for base in (150, 350, 450):
+        prob[(base - 6 * np.sin(x / 15.0)).astype(int), x] = 1.0
+    for base in (40, 250):
+        for start in range(50, 1150, 86):  # 80 px pieces, 6 px gaps
+            piece = x[(x >= start) & (x < start + 80)]
+            prob[(base - 6 * np.sin(piece / 15.0)).astype(int), piece] = 1.0
+    rows, _ = find_rows(prob, PPM)
+    assert len(rows) == 4 and abs(rows[1] - 250) < 8 and rows[0] > 100
