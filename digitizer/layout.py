@@ -104,8 +104,8 @@ def find_rows(prob: np.ndarray, ppm: float) -> tuple[np.ndarray, np.ndarray]:
     found), it is looked for again with pieces up to 1 mm apart joined."""
     binary = prob > 0.5
     rows, strength = _profile_peaks(trace_components(binary, ppm), ppm)
-    if len(rows) >= 2:
-        pitch = float(np.median(np.diff(rows)))
+    pitch = float(np.median(np.diff(rows))) if len(rows) >= 2 else 0.0
+    if len(rows) >= 2 and np.diff(rows).max() > 1.2 * pitch:  # a gap a row could sit in
         more, more_strength = _profile_peaks(trace_components(binary, ppm, round(ppm)), ppm)
         far = np.array([rows[0] < y < rows[-1] and np.min(np.abs(rows - y)) > 0.6 * pitch
                         for y in more], dtype=bool)  # fmt: skip
@@ -206,18 +206,20 @@ def build_rows(prob: np.ndarray, ppm: float, baselines: np.ndarray) -> list[Row]
         cols = np.flatnonzero(np.isfinite(trace.y))
         first, last = int(cols[0]), int(cols[-1])
         reach = int(PULSE_SEARCH_MM * ppm)
-        pulse = find_pulse_at(trace, first, min(last, first + reach), ppm, "start")
-        if pulse is None:
-            pulse = find_pulse_at(trace, max(first, last - reach), last, ppm, "end")
-        # past a stray mark before (after) it: the edge of the dark background beside a
-        # photographed page
+        # at either end, then past up to two stray marks before (after) it: the edge of the
+        # dark background beside a photographed page
         breaks = np.flatnonzero(np.diff(cols) > 1)
-        for lo in (int(cols[i + 1]) for i in breaks[:2]):
-            if pulse is None and lo - first < reach:
-                pulse = find_pulse_at(trace, lo, min(last, lo + reach), ppm, "start")
-        for hi in (int(cols[i]) for i in breaks[::-1][:2]):
-            if pulse is None and last - hi < reach:
-                pulse = find_pulse_at(trace, max(first, hi - reach), hi, ppm, "end")
+        ends = [(first, "start"), (last, "end")]
+        ends += [(int(cols[i + 1]), "start") for i in breaks[:2] if cols[i + 1] - first < reach]
+        ends += [(int(cols[i]), "end") for i in breaks[::-1][:2] if last - cols[i] < reach]
+        pulse = None
+        for at, side in ends:
+            lo, hi = (
+                (at, min(last, at + reach)) if side == "start" else (max(first, at - reach), at)
+            )
+            pulse = find_pulse_at(trace, lo, hi, ppm, side)
+            if pulse is not None:
+                break
         if pulse is not None:
             inner = trace_after_pulse(trace, pulse)
             if inner is None:

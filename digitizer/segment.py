@@ -100,10 +100,7 @@ class InkSegmenter:
         # a trace that crosses a line as dark as itself loses the crossing: bridge it again
         # where there is ink on both sides of the line, across it
         for level, across in ((vertical, (1, 9)), (horizontal, (9, 1))):
-            bridged = cv2.morphologyEx((prob > 0.5).astype(np.uint8), cv2.MORPH_CLOSE,
-                                       np.ones(across, np.uint8))  # fmt: skip
-            fill = (bridged > 0) & (level > 0.1) & (before > 0.5)
-            prob[fill] = before[fill]
+            _bridge(prob, before, level > 0.1, across)
         ink = (prob > 0.5).astype(np.uint8)
         # ink thicker than any pen all round (the dark background beyond a photographed
         # page's edge, a shadow's core, a filled logo) is not a trace, nor are the thinner
@@ -138,11 +135,19 @@ class InkSegmenter:
             prob[lines] = 0.0
             # where a trace crossed the removed line, bridge it again: ink on both sides,
             # across the line (a closing along the other axis, only inside the removed line)
-            across = np.ones((9, 1) if axis == 1 else (1, 9), np.uint8)
-            bridged = cv2.morphologyEx((prob > 0.5).astype(np.uint8), cv2.MORPH_CLOSE, across)
-            fill = (bridged > 0) & lines & (ink > 0)
-            prob[fill] = raw[fill]
+            _bridge(prob, raw, lines, (9, 1) if axis == 1 else (1, 9))
         return prob.astype(np.float32)
+
+
+def _bridge(prob: np.ndarray, raw: np.ndarray, region: np.ndarray,
+            across: tuple[int, int]) -> None:  # fmt: skip
+    """Where a trace crossed a removed line: inside ``region`` ``bool [H, W]`` (the line),
+    pixels that a closing of ``prob``'s ink by an ``across`` kernel fills and that were ink in
+    ``raw`` get their ``raw`` value back, in place (ink on both sides, across the line)."""
+    bridged = cv2.morphologyEx((prob > 0.5).astype(np.uint8), cv2.MORPH_CLOSE,
+                               np.ones(across, np.uint8))  # fmt: skip
+    fill = (bridged > 0) & region & (raw > 0.5)
+    prob[fill] = raw[fill]
 
 
 def _inked_tiles(ink: np.ndarray, ppm: float, tile_mm: float = 5.0) -> float:

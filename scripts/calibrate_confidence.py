@@ -51,12 +51,12 @@ def read_leads(num: int, seed: int, checkpoint: str | None) -> list[dict]:
             for k, lead in enumerate(rec.leads):
                 if lead.row is None or not np.isfinite(truth[k]).any():
                     continue
+                d = lead.to_dict()  # rounded as in STEM.json
                 out.append({
                     "page": f"{layout}_{preset}_{i}", "preset": preset, "lead": lead.name,
-                    **{f: getattr(lead, f) for f in FACTORS},
-                    "coverage": round(lead.coverage, 3), "physics": round(lead.physics, 3),
+                    **{f: d[f] for f in (*FACTORS, "coverage", "physics")},
                     "residual": round(rel.get(lead.name, float("nan")), 3),
-                    "confidence": round(lead.confidence, 3),
+                    "confidence": d["confidence"],
                     "snr_db": round(snr_db(truth[k], rec.signal[k]), 3),
                 })  # fmt: skip
     return out

@@ -325,8 +325,9 @@ def eval_foreign(num: int, seed: int, checkpoint: str | None, gallery: Path | No
 
 def _report_columns(report) -> dict:
     """A lead's confidence and the factors behind it (``digitizer.confidence``), for a CSV row."""
+    d = report.to_dict() if report is not None else {}
     keys = ("confidence", "coverage", "calibration", "timing", "layout", "amplitude", "physics")
-    return {f"conf_{k}" if k != "confidence" else k: getattr(report, k, None) for k in keys}
+    return {f"conf_{k}" if k != "confidence" else k: d.get(k) for k in keys}
 
 
 def _median_or_nan(values: list[float]) -> float:
