@@ -551,7 +551,7 @@ def test_refined_map_takes_the_page_ink_near_the_model_trace_only():
     page[:, :, 20:22, 60:70] = 0.0
     page[:, :, 60:62, 100:130] = 0.0  # ink far from any trace (text, a mark)
     found = torch.zeros(1, 1, 80, 160)
-    found[..., 20:22, 10:60] = 1.0
+    found[..., 18:24, 10:60] = 1.0  # wider than the pen's stroke (an upsampled 4 px/mm map)
 
     class Fixed(torch.nn.Module):
         config = type("Config", (), {"px_per_mm": 0.0})()
@@ -564,3 +564,6 @@ def test_refined_map_takes_the_page_ink_near_the_model_trace_only():
     assert float(raw[20:22, 60:70].max()) == 0.0
     assert float(refined[20:22, 61:69].min()) > 0.5  # the missed tip comes back from the ink
     assert float(refined[60:62, 100:130].max()) == 0.0  # ink far from the trace stays out
+    # the stroke is the pen's, not the model's wider map: the centre line is read from the ink
+    assert float(refined[18:20, 10:60].max()) == 0.0 and float(refined[22:24, 10:60].max()) == 0.0
+    assert float(refined[20:22, 10:60].min()) > 0.5
