@@ -31,6 +31,8 @@ import numpy as np
 
 from ecgsynth.layout import PAPER_SIZES_MM
 
+from .dewarp import dense_dewarp
+
 HOUGH_LONG_SIDE = 800  # the Hough transform runs on a copy scaled to this long side
 MIN_PPM, MAX_PPM = 2.0, 16.0  # px/mm search range (~50 to ~400 dpi)
 MIN_ROTATION_DEG = 0.02  # smaller tilts move a 250 mm row by < 1 px end to end: not resampled
@@ -54,6 +56,11 @@ class GridEstimate:
         confidence: 0..1, how periodic the grid looked (0 = fallback used).
         source: ``grid`` (measured) or ``page-size`` (assumed from the image size).
         notes: human-readable remarks (fallbacks, doubts).
+        warp: ``(map_x, map_y)``, ``float32 [h, w]`` each: the input pixel of every rectified
+            pixel, when the page was dewarped densely (:mod:`digitizer.dewarp`; then
+            ``homography`` is the identity and unused), else ``None``.
+        region: ``[K, 2]`` polygon (rectified px) outside which the page shows no grid (a desk,
+            a border), when that was measured (dense dewarping), else ``None``.
     """
 
     homography: np.ndarray
@@ -65,6 +72,16 @@ class GridEstimate:
     confidence: float
     source: str
     notes: list[str] = field(default_factory=list)
+    warp: tuple[np.ndarray, np.ndarray] | None = None
+    region: np.ndarray | None = None
+
+    def outside(self) -> np.ndarray | None:
+        """``bool [h, w]``: rectified pixels outside :attr:`region` (``None`` without one)."""
+        if self.region is None:
+            return None
+        inside = np.zeros(self.size, np.uint8)
+        cv2.fillPoly(inside, [np.round(self.region).astype(np.int32)], 1)
+        return inside == 0
 
     @property
     def px_per_mm(self) -> float:
@@ -75,10 +92,13 @@ class GridEstimate:
                 border: float | tuple = 1.0) -> np.ndarray:  # fmt: skip
         """Warp ``image`` ``[H, W(, C)]`` into the rectified frame ``[h, w(, C)]``."""
         h, w = self.size
-        if np.allclose(self.homography, np.eye(3)) and image.shape[:2] == (h, w):
-            return image
         if isinstance(border, (int, float)) and image.ndim == 3:
             border = (border,) * image.shape[2]
+        if self.warp is not None:
+            return cv2.remap(image, *self.warp, interpolation,
+                             borderMode=cv2.BORDER_CONSTANT, borderValue=border)  # fmt: skip
+        if np.allclose(self.homography, np.eye(3)) and image.shape[:2] == (h, w):
+            return image
         return cv2.warpPerspective(
             image, self.homography, (w, h), flags=interpolation,
             borderMode=cv2.BORDER_CONSTANT, borderValue=border,
@@ -86,6 +106,11 @@ class GridEstimate:
 
     def to_input(self, points: np.ndarray) -> np.ndarray:
         """Map rectified ``(x, y)`` points ``[..., 2]`` back to input pixels."""
+        if self.warp is not None:
+            pts = np.asarray(points, dtype=np.float32).reshape(1, -1, 2)
+            out = [cv2.remap(m, pts[..., 0], pts[..., 1], cv2.INTER_LINEAR,
+                             borderMode=cv2.BORDER_REPLICATE)[0] for m in self.warp]  # fmt: skip
+            return np.stack(out, axis=-1).astype(np.float64).reshape(np.shape(points))
         return _apply_h(np.linalg.inv(self.homography), points)
 
 
@@ -441,6 +466,29 @@ def page_size_scale(shape: tuple[int, int]) -> tuple[float, str]:
     return 0.5 * (w / wm + h / hm), name
 
 
+def _dense_estimate(ev: np.ndarray, ev_no_ink: np.ndarray, prior_ppm: float
+                    ) -> GridEstimate | None:  # fmt: skip
+    """The page dewarped from its grid's local frequencies (:func:`digitizer.dewarp.dense_dewarp`),
+    when that leaves a grid periodic enough to trust; else ``None``."""
+    warp = dense_dewarp(ev_no_ink, prior_ppm)
+    if warp is None:
+        return None
+    ev_d = cv2.remap(ev, warp.map_x, warp.map_y, cv2.INTER_LINEAR)
+    px, py, conf = grid_periods(
+        _profile(straight_lines(ev_d, axis=0), axis=1),
+        _profile(straight_lines(ev_d, axis=1), axis=0),
+        prior_ppm=warp.px_per_mm,
+    )
+    if not (np.isfinite(px) and np.isfinite(py) and conf > MIN_CONFIDENCE):
+        return None
+    note = (f"grid lines bent (curl, folds or a steep angle): page dewarped from the grid's local "
+            f"spacing in {warp.tiles[0]} of {warp.tiles[1]} tiles")  # fmt: skip
+    return GridEstimate(
+        np.eye(3), ev_d.shape, warp.rotation_deg, True, px / 5, py / 5, conf, "grid", [note],
+        warp=(warp.map_x, warp.map_y), region=warp.region,
+    )  # fmt: skip
+
+
 def detect_grid(image: np.ndarray, max_rotation_deg: float = 45.0) -> GridEstimate:
     """Estimate the geometry of an RGB page image (float ``[H, W, 3]`` in [0, 1] or uint8).
 
@@ -448,12 +496,14 @@ def detect_grid(image: np.ndarray, max_rotation_deg: float = 45.0) -> GridEstima
     """
     img = image.astype(np.float32) / 255.0 if image.dtype == np.uint8 else image.astype(np.float32)
     ev = line_evidence(img)
-    h_mat, size, rot, persp, notes = estimate_geometry(without_ink(ev, img), max_rotation_deg)
+    prior, paper = page_size_scale(image.shape[:2])  # px/mm as a full page
+    ev_no_ink = without_ink(ev, img)
+    h_mat, size, rot, persp, notes = estimate_geometry(ev_no_ink, max_rotation_deg)
     ev_r = cv2.warpPerspective(ev, h_mat, (size[1], size[0]), flags=cv2.INTER_LINEAR)
     px, py, conf = grid_periods(
         _profile(straight_lines(ev_r, axis=0), axis=1),  # vertical lines: the x profile
         _profile(straight_lines(ev_r, axis=1), axis=0),
-        prior_ppm=page_size_scale(image.shape[:2])[0],
+        prior_ppm=prior,
     )
     ok = np.isfinite(px) and np.isfinite(py) and conf > MIN_CONFIDENCE
     if not ok:
@@ -471,7 +521,7 @@ def detect_grid(image: np.ndarray, max_rotation_deg: float = 45.0) -> GridEstima
             qx, qy, qconf = grid_periods(
                 _profile(straight_lines(ev_s, axis=0), axis=1),
                 _profile(straight_lines(ev_s, axis=1), axis=0),
-                prior_ppm=page_size_scale(image.shape[:2])[0],
+                prior_ppm=prior,
             )
             if np.isfinite(qx) and np.isfinite(qy) and qconf > MIN_CONFIDENCE:
                 notes.append(f"rotation {spec_rot:.2f} deg from the grid's spectrum")
@@ -479,9 +529,11 @@ def detect_grid(image: np.ndarray, max_rotation_deg: float = 45.0) -> GridEstima
                 px, py, conf, ok = qx, qy, qconf, True
     if ok:
         return GridEstimate(h_mat, size, rot, persp, px / 5, py / 5, conf, "grid", notes)
-    ppm, paper = page_size_scale(image.shape[:2])
+    dense = _dense_estimate(ev, ev_no_ink, prior)
+    if dense is not None:
+        return dense
     notes.append(
-        f"no usable grid (periodicity {conf:.2f}); px/mm {ppm:.2f} assumed from the image size "
+        f"no usable grid (periodicity {conf:.2f}); px/mm {prior:.2f} assumed from the image size "
         f"as a full {paper} page"
     )
-    return GridEstimate(h_mat, size, rot, persp, ppm, ppm, 0.0, "page-size", notes)
+    return GridEstimate(h_mat, size, rot, persp, prior, prior, 0.0, "page-size", notes)

@@ -31,6 +31,9 @@ STRAY_WIDTH_MM = 12.0  # a stretch this short, set off from the row's trace, is 
 PULSE_SEARCH_MM = 20.0  # pulses are looked for this far into either end of a row
 ROW_MM = 250.0  # a standard layout's row: 10 s at 25 mm/s
 SHORT_ROW_FRACTION = 0.6  # an outer row spanning less than this of the others' span is text
+JUMP_MM = 0.5  # a step between neighbouring columns of a tracked row this tall is a jump
+JUMPY_SHARE = 0.25  # a row that jumps in more of its columns (and twice as often as the
+# calmer rows) follows texture, not a pen: shadow mottling, a crumpled grid, handwriting
 
 
 @dataclass
@@ -367,13 +370,43 @@ def detect_layout(prob: np.ndarray, ppm: float) -> PageLayout:
     rows = build_rows(prob, ppm, baselines)
     if not rows:
         return PageLayout("none", [], [], notes + ["no ECG trace found"])
+    rows, jumpy = _drop_jumpy_rows(rows, ppm)
     rows, short = _drop_outer_short_rows(rows, ppm)
     rows, off_pitch = _drop_outer_off_pitch_rows(rows)
-    notes += short + off_pitch + _agree_on_extent(rows, ppm)
+    notes += jumpy + short + off_pitch + _agree_on_extent(rows, ppm)
     name, leads, more, kind = match_layout(rows)
-    if candidates - len(short) - len(off_pitch) > len(rows) + 2:
+    if candidates - len(jumpy) - len(short) - len(off_pitch) > len(rows) + 2:
         kind = "closest"  # rows were picked from many candidates: clutter read as rows
     return PageLayout(name, rows, leads, notes + more, kind)
+
+
+def jump_share(row: Row, ppm: float) -> float:
+    """The share of neighbouring column pairs of ``row``'s tracked trace whose heights differ by
+    over :data:`JUMP_MM`. A pen's trace is level but for its QRS strokes (a few % of columns,
+    ~15 % at a fast rate); a path through texture jumps in a third of them."""
+    y = row.trace.y[row.x_start : row.x_end + 1]
+    ok = np.isfinite(y[1:]) & np.isfinite(y[:-1])
+    if ok.sum() < 10:
+        return 0.0
+    return float(np.mean(np.abs(np.diff(y))[ok] > JUMP_MM * ppm))
+
+
+def _drop_jumpy_rows(rows: list[Row], ppm: float) -> tuple[list[Row], list[str]]:
+    """Leave out rows that jump in over :data:`JUMPY_SHARE` of their columns and twice as often
+    as the calmer quarter of the page's rows: the tracker followed shadow mottling, a crumpled
+    grid or handwriting, not a pen. At least three rows are kept."""
+    if len(rows) <= 3:
+        return rows, []
+    share = np.array([jump_share(r, ppm) for r in rows])
+    limit = max(JUMPY_SHARE, 2.0 * float(np.quantile(share, 0.25)))
+    order = np.argsort(-share)[: len(rows) - 3]  # the jumpiest first, three rows stay
+    drop = {int(i) for i in order if share[i] > limit}
+    notes = [
+        f"row at y={rows[i].baseline:.0f} jumps in {share[i]:.0%} of its columns: texture, not "
+        "a trace row (left out)"
+        for i in sorted(drop)
+    ]
+    return [r for i, r in enumerate(rows) if i not in drop], notes
 
 
 def _drop_outer_short_rows(rows: list[Row], ppm: float) -> tuple[list[Row], list[str]]:

@@ -293,6 +293,9 @@ class Digitizer:
     def _from_rectified(self, prob: np.ndarray, grid: GridEstimate,
                         image: np.ndarray | None = None) -> Digitized:  # fmt: skip
         warnings = list(grid.notes)
+        outside = grid.outside()
+        if outside is not None:  # no grid there: a desk or border, whose edges are not traces
+            prob = np.where(outside, 0.0, prob).astype(prob.dtype)
         layout = detect_layout(prob, grid.px_per_mm)
         pen = estimate_pen([row.trace for row in layout.rows])
         if image is not None:

@@ -21,10 +21,12 @@ from digitizer.confidence import CONFIDENCE_THRESHOLD, einthoven_agreement
 from digitizer.layout import (
     Row,
     _agree_on_extent,
+    _drop_jumpy_rows,
     _drop_outer_off_pitch_rows,
     _stray_stretch,
     build_rows,
     find_rows,
+    jump_share,
     match_layout,
 )
 from digitizer.metrics import snr_db
@@ -382,3 +384,29 @@ def test_a_row_broken_into_short_pieces_is_still_a_row():
             prob[(base - 6 * np.sin(piece / 15.0)).astype(int), piece] = 1.0
     rows, _ = find_rows(prob, PPM)
     assert len(rows) == 4 and abs(rows[1] - 250) < 8 and rows[0] > 100
+
+
+def _row_from(y: np.ndarray, baseline: float) -> Row:
+    return Row(baseline, RowTrace(y, y - 1, y + 1, 2.0), 0, len(y) - 1)
+
+
+def test_a_row_that_follows_texture_is_not_a_trace_row():
+    """Shadow mottling tracked as a row jumps in a third of its columns; a pen's trace only in
+    its QRS strokes, even at a fast rate (here ~15 % of columns). The texture row goes, the
+    fast-rate rows stay, and so does a page whose rows are all fast."""
+    rng = np.random.default_rng(0)
+    x = np.arange(1000)
+
+    def fast(baseline: float) -> np.ndarray:  # a tall spike every 40 columns, 6 columns wide
+        y = np.full(1000, baseline)
+        y[(x % 40) < 6] -= 40.0 * np.sin(np.pi * (x[(x % 40) < 6] % 40) / 6)
+        return y
+
+    texture = 100.0 + rng.choice([-6.0, 0.0, 6.0], size=1000, p=[0.25, 0.5, 0.25])
+    rows = [_row_from(texture, 100.0)] + [_row_from(fast(b), b) for b in (300.0, 500.0, 700.0,
+                                                                           900.0)]  # fmt: skip
+    assert jump_share(rows[0], PPM) > 0.3 and jump_share(rows[1], PPM) < 0.2
+    kept, notes = _drop_jumpy_rows(rows, PPM)
+    assert [r.baseline for r in kept] == [300.0, 500.0, 700.0, 900.0] and len(notes) == 1
+    calm = [_row_from(fast(b), b) for b in (100.0, 300.0, 500.0, 700.0)]
+    assert len(_drop_jumpy_rows(calm, PPM)[0]) == 4
