@@ -34,6 +34,7 @@ BAND = (0.88, 1.14)  # the annulus searched, in units of the page's 1 mm frequen
 TRIM = 3.0  # a tile whose residual exceeds this many median residuals is dropped
 REGION_REACH = 0.35  # a tile that showed the grid vouches for this fraction of its side around
 # its centre (the region of the page where rows are read)
+BENT_MM = 1.0  # a fitted map within this of an affine one is flat: a homography's job, not this
 MAP_STEP = 16  # output pixels between exact inversions of the map
 
 
@@ -253,7 +254,8 @@ def dense_dewarp(evidence: np.ndarray, prior_ppm: float, degree: int | None = No
         degree: polynomial degree (default: 4 with >= 40 tiles, 3 with >= 20, else 2).
 
     Returns:
-        A :class:`DenseWarp`, or ``None`` when too few tiles show the grid.
+        A :class:`DenseWarp`, or ``None`` when too few tiles show the grid or the page is flat
+        (the fitted map within :data:`BENT_MM` of an affine one everywhere).
     """
     ppm = _page_scale(evidence, prior_ppm)
     if ppm is None:
@@ -277,6 +279,15 @@ def dense_dewarp(evidence: np.ndarray, prior_ppm: float, degree: int | None = No
             break
         keep = new
     res = pm.fit(freq, keep)
+    # a flat page (a light grid the homography path did not trust) is not dewarped: the
+    # polynomial's freedom would only add error there
+    t = np.linspace(0, 1, 16)
+    mesh = np.stack(np.meshgrid(t * (w - 1), t * (h - 1)), axis=-1).reshape(-1, 2)
+    uv_mesh = pm(mesh)
+    design = np.c_[mesh, np.ones(len(mesh))]
+    affine = design @ np.linalg.lstsq(design, uv_mesh, rcond=None)[0]
+    if np.abs(uv_mesh - affine).max() < BENT_MM:
+        return None
     # the rectified canvas: the paper extent of the image border
     t = np.linspace(0, 1, 64)
     border = np.r_[np.c_[t * (w - 1), 0 * t], np.c_[t * (w - 1), 0 * t + h - 1],
