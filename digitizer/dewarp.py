@@ -200,7 +200,6 @@ class DenseWarp:
         px_per_mm: scale of the rectified page (the same along x and y by construction).
         rotation_deg: mean angle of the horizontal lines in the input (as in ``grid``).
         tiles: tiles that carried the fit (after trimming) / tiles that showed the grid.
-        residual: median gradient residual of the kept tiles, relative to ``1 / px_per_mm``.
         region: ``[K, 2]`` polygon (rectified px): the hull of the tiles that showed the grid
             (:data:`REGION_REACH`). Outside it lies no grid: a desk, a border, the page's edge.
     """
@@ -210,7 +209,6 @@ class DenseWarp:
     px_per_mm: float
     rotation_deg: float
     tiles: tuple[int, int]
-    residual: float
     region: np.ndarray
 
 
@@ -278,7 +276,8 @@ def dense_dewarp(evidence: np.ndarray, prior_ppm: float, degree: int | None = No
         if new.sum() < MIN_TILES or (new == keep).all():
             break
         keep = new
-    res = pm.fit(freq, keep)
+    else:
+        pm.fit(freq, keep)  # the last trimming still to be fitted
     # a flat page (a light grid the homography path did not trust) is not dewarped: the
     # polynomial's freedom would only add error there
     t = np.linspace(0, 1, 16)
@@ -324,5 +323,5 @@ def dense_dewarp(evidence: np.ndarray, prior_ppm: float, degree: int | None = No
     rot = float(np.degrees(np.median(np.arctan2(-freq.grad_v[keep, 0], freq.grad_v[keep, 1]))))
     return DenseWarp(
         np.ascontiguousarray(full[..., 0]), np.ascontiguousarray(full[..., 1]), ppm, rot,
-        (int(keep.sum()), n), float(np.median(res[keep]) * ppm), region,
+        (int(keep.sum()), n), region,
     )  # fmt: skip
