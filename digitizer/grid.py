@@ -39,6 +39,9 @@ MIN_ROTATION_DEG = 0.02  # smaller tilts move a 250 mm row by < 1 px end to end:
 MIN_CONFIDENCE = 0.35  # weaker periodicity is not trusted as a grid (text, rows of traces)
 CONVERGENCE_SIGMAS = 5.0  # a line family converges when its angle trend is this significant
 MIN_CONVERGENCE_DEG = 0.3  # ... and changes the angle by at least this much across the page
+DRIFT_STRIP_MM = 10.0  # grid_drift: strip width along the row
+DRIFT_BAND_MM = 12.0  # ... rows within this of the row's baseline
+DRIFT_MIN_STRENGTH = 0.3  # ... a strip's 1 mm periodicity (|Fourier| / L1) to be trusted
 INK_DARKNESS = 0.55  # brighter than this fraction of the paper in its brightest channel: not ink
 
 
@@ -464,6 +467,50 @@ def page_size_scale(shape: tuple[int, int]) -> tuple[float, str]:
     best = min(PAPER_SIZES_MM.items(), key=lambda kv: abs(kv[1][0] / kv[1][1] - w / h))
     name, (wm, hm) = best
     return 0.5 * (w / wm + h / hm), name
+
+
+def grid_drift(image: np.ndarray, ink: np.ndarray, y: float, x_lo: int, x_hi: int, ppm: float
+               ) -> np.ndarray | None:  # fmt: skip
+    """How far (px) the horizontal grid lines near row ``y`` of a rectified page sit lower at
+    column x than a straight, level line, up to a constant: the coefficients ``c`` of
+    ``np.polyval(c, x)``, measured over the columns ``x_lo..x_hi``.
+
+    A rotation or perspective that the rectification left tilts a row's 0 mV line by a pixel
+    or more over its length (0.1 mV on the lead farthest from the pulse); the grid shows it.
+    In strips :data:`DRIFT_STRIP_MM` wide, the phase of the 1 mm period of the darkness profile
+    over the rows within :data:`DRIFT_BAND_MM` of ``y`` (trace pixels, ``ink > 0.3``, left
+    out) gives the lines' offset; the offsets, unwrapped along the row, are fitted by a
+    quadratic in x. ``None`` where the grid is too weak or the drift implausible (over 1.5 mm
+    along the row). ``image`` ``[H, W, 3]``, ``ink`` ``[H, W]``."""
+    h, w = ink.shape
+    half, strip = int(DRIFT_BAND_MM * ppm), max(4, int(DRIFT_STRIP_MM * ppm))
+    r0, r1 = max(0, int(y) - half), min(h, int(y) + half)
+    x_lo, x_hi = max(0, x_lo), min(w - 1, x_hi)
+    if r1 - r0 < 4 * ppm or x_hi - x_lo < 3 * strip:
+        return None
+    dark = 1.0 - image[r0:r1].mean(axis=2)
+    dark = np.where(ink[r0:r1] > 0.3, np.nan, dark)
+    wave = np.exp(-2j * np.pi * np.arange(r0, r1) / ppm)
+    xs, phase = [], []
+    for a in range(x_lo, x_hi - strip + 2, strip):
+        block = dark[:, a : a + strip]
+        seen = np.isfinite(block).mean(axis=1) > 0.5
+        if seen.mean() < 0.5:
+            continue
+        prof = np.zeros(len(block))
+        prof[seen] = np.nanmean(block[seen], axis=1)
+        prof[seen] -= prof[seen].mean()
+        z, l1 = np.sum(prof * wave), np.sum(np.abs(prof))
+        if l1 > 1e-6 and abs(z) >= DRIFT_MIN_STRENGTH * l1:
+            xs.append(a + 0.5 * (strip - 1))
+            phase.append(np.angle(z))
+    if len(xs) < 3:
+        return None
+    dy = -np.unwrap(np.asarray(phase)) / (2 * np.pi) * ppm
+    coef = np.polyfit(np.asarray(xs), dy, min(2, len(xs) - 2))
+    coef[-1] = 0.0  # the level is the baseline's to tell: only the tilt along the row counts
+    drift = np.polyval(coef, np.arange(x_lo, x_hi + 1, dtype=np.float64))
+    return coef if np.ptp(drift) <= 1.5 * ppm else None
 
 
 def _dense_estimate(ev: np.ndarray, ev_no_ink: np.ndarray, prior_ppm: float

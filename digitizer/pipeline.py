@@ -38,13 +38,14 @@ from .calibration import (
     row_time_axis,
 )
 from .confidence import CONFIDENCE_THRESHOLD, Candidate, LeadReport, amplitude_check, merge_panels
-from .grid import GridEstimate, detect_grid
+from .grid import GridEstimate, detect_grid, grid_drift
 from .io import read_image
 from .layout import PageLayout, Row, detect_layout
 from .segment import Segmenter, load_segmenter
 from .vectorize import Pen, RowTrace, estimate_pen, fit_centerline
 
 PANEL_MARGIN_PX = 0.25  # columns this close to a neighbouring panel's trace are left out
+BAR_PX = 3  # a separator bar's full-height columns start and end within this (px)
 
 LEAD_COLOURS = (
     (230, 25, 75), (60, 180, 75), (0, 130, 200), (245, 130, 48), (145, 30, 180), (70, 240, 240),
@@ -134,14 +135,23 @@ def _tracked(trace: RowTrace, x: np.ndarray) -> float:
 
 def _separator(trace: RowTrace, cut: float, ppm: float) -> tuple[int, int] | None:
     """Columns ``(first, last)`` of a printed column separator (a narrow vertical stroke over
-    2 mm tall within 1 mm of the panel boundary ``cut``), if the row's trace shows one."""
+    2 mm tall within 1 mm of the panel boundary ``cut``), if the row's trace shows one. A bar
+    up to 1.5 mm wide (printed bold, or blurred) counts when its full-height columns share
+    their top and bottom (within :data:`BAR_PX`); a QRS at the boundary does not."""
     a, b = int(np.floor(cut - ppm)), int(np.ceil(cut + ppm)) + 1
     a, b = max(a, 0), min(b, len(trace.y))
     span = np.nan_to_num(trace.bottom[a:b] - trace.top[a:b], nan=0.0)
     tall = np.flatnonzero(span >= 2.0 * ppm)
-    if len(tall) == 0 or tall[-1] - tall[0] + 1 > max(2, 0.8 * ppm):
-        return None  # nothing tall, or too wide for a stroke (a QRS at the boundary)
-    return a + int(tall[0]), a + int(tall[-1])
+    if len(tall) == 0:
+        return None
+    if tall[-1] - tall[0] + 1 <= max(2, 0.8 * ppm):
+        return a + int(tall[0]), a + int(tall[-1])
+    core = np.flatnonzero(span >= 0.8 * span.max())  # the bar's full-height columns
+    bar = (
+        core[-1] - core[0] + 1 == len(core) <= 1.5 * ppm
+        and np.ptp(trace.top[a:b][core]) <= BAR_PX and np.ptp(trace.bottom[a:b][core]) <= BAR_PX
+    )  # fmt: skip
+    return (a + int(core[0]), a + int(core[-1])) if bar else None
 
 
 def _panel_firsts(placed: list, px_per_s: float | None, pen: Pen, page_seconds: float,
@@ -302,7 +312,15 @@ class Digitizer:
             find_pulses_in_ink(layout.rows, image, grid.px_per_mm)
             refine_pulses(layout.rows, image, pen)
         warnings += layout.notes
-        signal, reports = self._assemble(layout, grid, pen, warnings, prob.shape[1])
+        # a residual tilt of a homography-rectified page (a densely dewarped page's grid is
+        # straight by construction; measured there, the drift cost 0.4 dB on our heavy pages)
+        tilted = image is not None and grid.source == "grid" and grid.warp is None
+        drifts = [
+            grid_drift(image, prob, row.baseline, row.x_start, row.x_end, grid.px_per_mm_y)
+            if tilted else None
+            for row in layout.rows
+        ]  # fmt: skip
+        signal, reports = self._assemble(layout, grid, pen, warnings, prob.shape[1], drifts)
         for i, r in enumerate(reports):
             if r.written and r.confidence < self.min_confidence and not self.keep_uncertain:
                 signal[i] = np.nan
@@ -323,8 +341,11 @@ class Digitizer:
         return rec
 
     def _assemble(self, layout: PageLayout, grid: GridEstimate, pen: Pen, warnings: list[str],
-                  width: int) -> tuple[np.ndarray, list[LeadReport]]:  # fmt: skip
-        """The record ``[12, num_samples]`` and a report per lead."""
+                  width: int, drifts: list[np.ndarray | None]
+                  ) -> tuple[np.ndarray, list[LeadReport]]:  # fmt: skip
+        """The record ``[12, num_samples]`` and a report per lead. ``drifts``: per row, the
+        grid's residual tilt along it (:func:`~digitizer.grid.grid_drift`, or ``None``): the
+        row's 0 mV line follows it from where the baseline was measured."""
         n = self.num_samples
         t = np.arange(n) / self.fs
         # the candidates per lead, longest panels first
@@ -359,18 +380,22 @@ class Digitizer:
             timing = "grid" if note else "pulse-edge" if joined else "length"
             if spans is not None:
                 seconds, timing = self.page_seconds, "panels"
+            tilt = drifts[r] if drifts[r] is not None else np.zeros(1)  # np.polyval coefficients
             if row.pulse is not None:
                 base, gain_px, calibration = row.pulse.foot, row.pulse.height, "pulse"
+                base -= float(np.polyval(tilt, 0.5 * (row.pulse.x0 + row.pulse.x1)))
             else:
                 calibration = (
                     "page-pulse" if np.isfinite(page_gain_px) else
                     "grid" if grid.source == "grid" else "page-size"
                 )  # fmt: skip
-                shown = (
-                    row.trace.y[row.x_start : row.x_end + 1] if spans is None else
-                    np.concatenate([row.trace.y[a : b + 1] for a, b, _ in spans])
+                cols = (
+                    np.arange(row.x_start, row.x_end + 1) if spans is None else
+                    np.concatenate([np.arange(a, b + 1) for a, b, _ in spans])
                 )  # fmt: skip
-                base = isoelectric_level(shown)
+                # the mode of the trace as printed: a histogram's mode can jump between two
+                # near-equal peaks under a 0.05 px tilt, so the tilt is not taken out before it
+                base = isoelectric_level(row.trace.y[cols]) - float(np.mean(np.polyval(tilt, cols)))
                 gain_px = (
                     page_gain_px if np.isfinite(page_gain_px) else self.gain * grid.px_per_mm_y
                 )
@@ -401,7 +426,10 @@ class Digitizer:
                 line = fit_centerline(row.trace, pen, lo, hi)
                 window = (t >= c * seconds / k) & (t < (c + 1) * seconds / k)
                 values = np.full(n, np.nan)
-                values[window] = (base - line.sample(x[window], hold=hold)) / gain_px
+                at = x[window]
+                values[window] = (
+                    base + np.polyval(tilt, at) - line.sample(at, hold=hold)
+                ) / gain_px
                 report = LeadReport(
                     lead, row=r, panel=c, coverage=_tracked(row.trace, x[window]),
                     calibration=calibration, timing=timing, layout=layout.kind,

@@ -34,6 +34,7 @@ SKIP_COST = 3.0  # cost per column with runs that the path leaves out (its trace
 MAX_SKIP_COLUMNS = 256  # the longest stretch the path can leave out
 SKIP_BEAM = 24  # older runs kept as predecessors
 MERGE_HOLE_PX = 3  # a column's runs this close are one stroke with a hole
+STRAIGHT_BAR_PX = 8  # a run this tall that its neighbour column repeats is a bar, not a trace
 SUBPIXEL = 4  # centre-line samples per pixel column
 SMOOTHNESS = 1.0  # weight of the second-difference penalty of the centre-line fit
 FIT_ITERATIONS = 6
@@ -50,12 +51,18 @@ class RowTrace:
         top, bottom: ``[W]`` extent of the chosen run per column (inclusive pixel rows, NaN
             where none).
         line_width: vertical thickness of the pen in the flattest columns (px).
+        outer_top, outer_bottom: ``[W]`` the extent widened by the column's other runs that
+            overlap the neighbouring columns' chosen runs (the tip of a narrow spike whose
+            strokes part, :func:`_join_touching_runs`); the centre-line fit reads these.
+            ``None``: ``top`` and ``bottom``.
     """
 
     y: np.ndarray
     top: np.ndarray
     bottom: np.ndarray
     line_width: float
+    outer_top: np.ndarray | None = None
+    outer_bottom: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -212,8 +219,45 @@ def track_row(prob: np.ndarray, baseline: float, half_height: float, x0: int = 0
     top_out[cols] = top[chosen] + lo
     bot_out[cols] = bottom[chosen] + lo
     thickness = bottom[chosen] - top[chosen] + 1
+    outer_top, outer_bot = top_out.copy(), bot_out.copy()
+    _join_touching_runs(outer_top, outer_bot, col + x0, top + lo, bottom + lo, cols)
     lw = float(np.percentile(thickness, 10)) if len(thickness) else float("nan")
-    return RowTrace(y, top_out, bot_out, lw)
+    return RowTrace(y, top_out, bot_out, lw, outer_top, outer_bot)
+
+
+def _join_touching_runs(top: np.ndarray, bottom: np.ndarray, col: np.ndarray, run_top: np.ndarray,
+                        run_bottom: np.ndarray, cols: np.ndarray) -> None:  # fmt: skip
+    """Widen, in place, the extent ``[top, bottom]`` of each path column ``cols`` to the other
+    runs of that column (``col``, ``run_top``, ``run_bottom``: all runs, page rows) that
+    overlap the path's run of a neighbouring column over at least half the shorter of the two.
+    At the tip of a narrow spike a column holds the top of the up-stroke and, apart from it,
+    the foot of the down-stroke; the path takes one of them, and the peak would be lost. A
+    separator tick that only touches the trace from below or above overlaps it by a pixel or
+    none, and stays out."""
+    on_path = np.zeros(len(top), dtype=bool)
+    on_path[cols] = True
+    # a vertical bar (a separator tick): two neighbouring columns whose path runs, taller than
+    # STRAIGHT_BAR_PX, start and end alike; labels touching it do not join the trace
+    bar = np.zeros(len(top), dtype=bool)
+    same = (
+        on_path[1:] & on_path[:-1] & (np.abs(np.diff(top)) <= 3) & (np.abs(np.diff(bottom)) <= 3)
+        & (bottom[1:] - top[1:] >= STRAIGHT_BAR_PX)
+    )  # fmt: skip
+    bar[1:] |= same
+    bar[:-1] |= same
+    on_path &= ~bar
+    keep = on_path[col]
+    c = col[keep]
+    rt, rb = run_top[keep].astype(np.float64), run_bottom[keep].astype(np.float64)
+    touch = np.zeros(len(c), dtype=bool)
+    for d in (-1, 1):
+        n = np.clip(c + d, 0, len(top) - 1)
+        ok = (c + d >= 0) & (c + d < len(top)) & on_path[n]
+        nt, nb = top[n], bottom[n]  # the path's run in column c + d
+        overlap = np.minimum(rb, nb) - np.maximum(rt, nt) + 1
+        touch |= ok & (overlap >= np.maximum(1.0, 0.5 * np.minimum(rb - rt, nb - nt) + 0.5))
+    np.fmin.at(top, c[touch], rt[touch])
+    np.fmax.at(bottom, c[touch], rb[touch])
 
 
 def estimate_pen(traces: Sequence[RowTrace], max_reach: float = 8.0) -> Pen:
@@ -286,7 +330,8 @@ def fit_centerline(trace: RowTrace, pen: Pen, x_lo: float = -np.inf, x_hi: float
     fit by more than :data:`HUBER_PX` are down-weighted (Huber). Grid points that no traced
     column covers are NaN.
     """
-    top, bot = trace.top, trace.bottom
+    top = trace.top if trace.outer_top is None else trace.outer_top
+    bot = trace.bottom if trace.outer_bottom is None else trace.outer_bottom
     cols = np.flatnonzero(np.isfinite(top))
     cols = cols[(cols >= x_lo) & (cols <= x_hi)]
     if len(cols) == 0:

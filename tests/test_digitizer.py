@@ -17,7 +17,7 @@ import wfdb
 from PIL import Image
 
 from digitizer.calibration import find_pulses_in_ink, refine_pulses
-from digitizer.grid import detect_grid
+from digitizer.grid import detect_grid, grid_drift
 from digitizer.io import ImageError, read_image, write_record
 from digitizer.layout import detect_layout
 from digitizer.metrics import score_record
@@ -178,6 +178,26 @@ def test_grid_fallback_on_blank_page() -> None:
     assert any("no usable grid" in n for n in g.notes)
 
 
+@pytest.mark.parametrize("drop_px", [0.0, 3.0, -2.0])
+def test_grid_drift_measures_a_residual_tilt_under_a_trace(drop_px: float) -> None:
+    """A grid whose lines fall ``drop_px`` over 1200 px (a rotation the rectification left),
+    with a dark trace over it, gives that drop along the row to a tenth of a pixel."""
+    ppm, h, w = 7.87, 400, 1200
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float64)
+    frac = np.mod((yy - drop_px * xx / w) / ppm, 1.0)
+    d_h = np.minimum(frac, 1.0 - frac) * ppm  # distance to the nearest horizontal line
+    frac = np.mod(xx / ppm, 1.0)
+    d_v = np.minimum(frac, 1.0 - frac) * ppm
+    grid = 0.35 * np.exp(-0.5 * (np.minimum(d_h, d_v) / 0.6) ** 2)
+    trace = np.abs(yy - (200 + 40 * np.sin(xx / 25.0))) < 1.5
+    img = np.repeat((1.0 - np.maximum(grid, 0.9 * trace))[..., None], 3, axis=2)
+    coef = grid_drift(img.astype(np.float32), trace.astype(np.float32), 200.0, 0, w - 1, ppm)
+    assert coef is not None
+    assert abs(np.polyval(coef, w - 1.0) - np.polyval(coef, 0.0) - drop_px) < 0.1
+    blank = np.ones_like(img, dtype=np.float32)
+    assert grid_drift(blank, np.zeros((h, w), np.float32), 200.0, 0, w - 1, ppm) is None
+
+
 # -- vectorisation -------------------------------------------------------------------------------
 def test_track_row_follows_its_own_trace_past_a_neighbour() -> None:
     prob = np.zeros((120, 200), np.float32)
@@ -203,6 +223,28 @@ def test_track_row_waits_where_its_trace_leaves_the_band() -> None:
     np.testing.assert_allclose(tr.y[:50], 200.0)
     np.testing.assert_allclose(tr.y[71:], 200.0)
     assert tr.top[70] == 200 and tr.bottom[70] == 290  # one run through the hole, to the band
+
+
+def test_track_row_keeps_the_tip_of_a_split_spike_but_not_a_label_on_a_tick() -> None:
+    """Near the tip of a narrow spike printed faint, a column holds the up-stroke's top apart
+    from the foot of the down-stroke (a hole of many pixels); the path takes the foot, nearer
+    the baseline, and the column's extent must still reach the tip. A label stroke touching a
+    separator tick from below is not joined to the trace beside the tick."""
+    prob = np.zeros((200, 120), np.float32)
+    prob[100, :] = 1.0  # baseline
+    prob[55:101, 50] = 1.0  # the up-stroke
+    prob[20:91, 51] = 1.0  # its top, apart from the foot at y = 100 (a 9 px hole)
+    prob[18:96, 52] = 1.0  # the down-stroke's top ...
+    prob[99:102, 52] = 1.0  # ... apart from its foot
+    prob[40:102, 53] = 1.0
+    prob[70:131, 80:83] = 1.0  # a separator tick across the trace
+    prob[125:136, 83] = prob[133:141, 84] = 1.0  # a label's stroke touching its bottom
+    tr = track_row(prob, baseline=100.0, half_height=90.0)
+    assert tr.outer_top[51] == 20 and tr.outer_top[52] == 18  # the tip stays in the extents
+    assert tr.top[51] == 100  # (the path's own run: the foot)
+    assert tr.outer_top[83] == 100 and tr.outer_bottom[83] == 100  # the label does not join
+    line = fit_centerline(tr, Pen(0.5, 1.0))
+    assert np.nanmin(line.y) < 22.0  # the centre line reaches the tip
 
 
 def _beats(x: np.ndarray) -> np.ndarray:

@@ -30,7 +30,7 @@ from digitizer.layout import (
     match_layout,
 )
 from digitizer.metrics import snr_db
-from digitizer.pipeline import Digitizer, _share_time_axis
+from digitizer.pipeline import Digitizer, _separator, _share_time_axis
 from digitizer.segment import InkSegmenter
 from digitizer.vectorize import Pen, RowTrace
 from ecgsynth.layout import LEADS, PrintConvention
@@ -410,3 +410,18 @@ def test_a_row_that_follows_texture_is_not_a_trace_row():
     assert [r.baseline for r in kept] == [300.0, 500.0, 700.0, 900.0] and len(notes) == 1
     calm = [_row_from(fast(b), b) for b in (100.0, 300.0, 500.0, 700.0)]
     assert len(_drop_jumpy_rows(calm, PPM)[0]) == 4
+
+
+def test_a_bold_separator_bar_is_a_separator_and_a_qrs_is_not():
+    """A bar 0.9 mm wide (a blurred or bold tick) at a panel boundary is found, its partial
+    edge columns left to the bar; a QRS of the same width there is not a separator."""
+    ppm = 7.87
+    top, bottom = np.full(200, 100.0), np.full(200, 102.0)
+    top[96:103], bottom[96:103] = 75.0, 128.0  # the bar's full-height columns
+    top[95], bottom[95] = 98.0, 114.0  # a partial column at its edge (over 2 mm)
+    bar = RowTrace(0.5 * (top + bottom), top, bottom, 2.0)
+    assert _separator(bar, 100.0, ppm) == (96, 102)
+    qrs_top = top.copy()
+    qrs_top[96:103] = [90.0, 80.0, 72.0, 70.0, 74.0, 85.0, 95.0]  # a rising and falling R wave
+    qrs = RowTrace(0.5 * (qrs_top + bottom), qrs_top, bottom, 2.0)
+    assert _separator(qrs, 100.0, ppm) is None
