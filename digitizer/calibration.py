@@ -109,7 +109,8 @@ def find_pulse_at(trace: RowTrace, x_lo: int, x_hi: int, ppm: float, side: str =
     level = float(np.median(flat))
     # the pulse's own stroke thickness (often drawn bolder than the trace)
     lw = max(1.0, float(np.median(bot[r1 + 1 : f0] - flat)) + 1.0)
-    foot = float(np.max(bot[r0 : r1 + 1])) - 0.5 * (lw - 1)
+    foot = float(np.max(bot[_stroke_columns(top, bot, r0, r1, level + max(2.0, lw))]))
+    foot -= 0.5 * (lw - 1)
     top_y = level + 0.5 * (lw - 1)
     height = foot - top_y
     if height <= 0 or np.percentile(np.abs(flat - level), 90) > max(1.5, 0.08 * height):
@@ -135,6 +136,22 @@ def find_pulse_at(trace: RowTrace, x_lo: int, x_hi: int, ppm: float, side: str =
         x0, x1, edge_x = x_hi - end, x_hi - int(first[0]), x_hi - edge
         strokes = ((x_hi - f1, x_hi - f0), (x_hi - r1, x_hi - r0))
     return Pulse(x0, x1, foot, top_y, side, float(edge_x), bool(joined), strokes)
+
+
+def _stroke_columns(top: np.ndarray, bot: np.ndarray, c0: int, c1: int, reach: float
+                    ) -> np.ndarray:  # fmt: skip
+    """The columns of ``c0..c1`` that make one stroke with those reaching up to ``reach``
+    (their runs overlap, column to column): the path may take a neighbouring row's stroke in
+    a column beside the pulse's own. All of them when none reaches up that far."""
+    cols = np.arange(c0, c1 + 1)
+    keep = top[cols] <= reach
+    if not keep.any():
+        return cols
+    for order in (cols, cols[::-1]):  # grow right, then left, through overlapping runs
+        for a, b in zip(order[:-1], order[1:]):
+            if keep[a - c0] and top[b] <= bot[a] + 1 and bot[b] >= top[a] - 1:
+                keep[b - c0] = True
+    return cols[keep]
 
 
 def trace_after_pulse(trace: RowTrace, pulse: Pulse) -> int | None:

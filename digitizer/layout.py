@@ -22,7 +22,7 @@ from scipy.signal import find_peaks
 
 from ecgsynth.layout import LAYOUTS, LEADS
 
-from .calibration import Pulse, find_pulse_at, trace_after_pulse
+from .calibration import PULSE_GAINS_MM, Pulse, _clusters, find_pulse_at, trace_after_pulse
 from .vectorize import RowTrace, track_row
 
 MIN_ROW_SPACING_MM = 8.0
@@ -212,15 +212,26 @@ def build_rows(prob: np.ndarray, ppm: float, baselines: np.ndarray) -> list[Row]
         # at either end, then past up to two stray marks before (after) it: the edge of the
         # dark background beside a photographed page
         breaks = np.flatnonzero(np.diff(cols) > 1)
-        ends = [(first, "start"), (last, "end")]
-        ends += [(int(cols[i + 1]), "start") for i in breaks[:2] if cols[i + 1] - first < reach]
-        ends += [(int(cols[i]), "end") for i in breaks[::-1][:2] if last - cols[i] < reach]
+        ends = [(first, "start", False), (last, "end", False)]
+        ends += [
+            (int(cols[i + 1]), "start", False) for i in breaks[:2] if cols[i + 1] - first < reach
+        ]
+        ends += [(int(cols[i]), "end", False) for i in breaks[::-1][:2] if last - cols[i] < reach]
+        # and just before (after) each tall stroke within reach: a pulse that a scribble, a
+        # stain's edge or the page border runs into without a gap (if what runs into it is
+        # not the trace itself)
+        span = np.nan_to_num(trace.bottom - trace.top, nan=0.0)
+        tall = _clusters(span >= 0.75 * PULSE_GAINS_MM[0] * ppm)
+        ends += [(int(a) - 1, "start", True) for a, _ in tall if first < a < first + reach]
+        ends += [(int(b) + 1, "end", True) for _, b in tall[::-1] if last - reach < b < last]
         pulse = None
-        for at, side in ends:
+        for at, side, inside in ends:
             lo, hi = (
                 (at, min(last, at + reach)) if side == "start" else (max(first, at - reach), at)
             )
             pulse = find_pulse_at(trace, lo, hi, ppm, side)
+            if pulse is not None and inside and _trace_beyond(trace, pulse, first, last, ppm):
+                pulse = None
             if pulse is not None:
                 break
         if pulse is not None:
@@ -239,6 +250,19 @@ def build_rows(prob: np.ndarray, ppm: float, baselines: np.ndarray) -> list[Row]
             continue
         rows.append(Row(float(b), trace, x_start, x_end, pulse))
     return _drop_duplicates(rows)
+
+
+def _trace_beyond(trace: RowTrace, pulse: Pulse, first: int, last: int, ppm: float) -> bool:
+    """Whether the row's path before a start pulse (after an end one) runs at the pulse's
+    foot or top level (within 1 mm) in most of its columns: that is the trace itself, and the
+    "pulse" two strokes of a complex (a notched QRS after a flat wave). What a stain's edge or
+    a scribble leaves there wanders elsewhere."""
+    y = trace.y[first : pulse.x0] if pulse.side == "start" else trace.y[pulse.x1 + 1 : last + 1]
+    y = y[np.isfinite(y)]
+    if len(y) < 2:
+        return False
+    near = np.minimum(np.abs(y - pulse.foot), np.abs(y - pulse.top)) <= ppm
+    return bool(near.mean() > 0.5)
 
 
 def _drop_duplicates(rows: list[Row]) -> list[Row]:

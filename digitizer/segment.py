@@ -73,16 +73,15 @@ class InkSegmenter:
         h, w = rgb.shape[:2]
         ppm = self.px_per_mm or px_per_mm or max(h, w) / 279.4
         brightest = rgb.max(axis=2)
-        # local paper brightness: a wide closing (max filter) ignores thin dark strokes
-        k = int(2 * round(1.5 * ppm) + 1)
-        paper = cv2.dilate(brightest, cv2.getStructuringElement(cv2.MORPH_RECT, (k, k)))
-        paper = cv2.blur(paper, (k, k))
-        darkness = np.clip(1.0 - brightest / np.maximum(paper, 0.2), 0.0, 1.0)
+        darkness = _darkness(brightest, ppm, keep_edges=False)
         # ink is dark in all channels; scale so that typical ink (>= 0.45 darker) is ~1
         ramp = _ink_ramp(darkness)
         prob = self._without_lines(ramp.copy(), ppm)
         if self.strip_mm and _inked_tiles(prob > 0.5, ppm) > self.busy_tiles:
-            # the grid stayed: lines as dark as ink, broken by texture, wrinkles or JPEG
+            # the grid stayed: lines as dark as ink, broken by texture, wrinkles or JPEG; such
+            # photos have shadows too, whose edges must stay paper
+            darkness = _darkness(brightest, ppm, keep_edges=True)
+            ramp = _ink_ramp(darkness)
             prob = self._without_lines(self._without_dark_grid(ramp, darkness, rgb, ppm), ppm)
         return prob
 
@@ -158,6 +157,24 @@ def _inked_tiles(ink: np.ndarray, ppm: float, tile_mm: float = 5.0) -> float:
         return 0.0
     tiles = ink[:h, :w].reshape(h // t, t, w // t, t).mean(axis=(1, 3))
     return float((tiles > 0.01).mean())
+
+
+def _darkness(brightest: np.ndarray, ppm: float, keep_edges: bool) -> np.ndarray:
+    """How much darker than the local paper each pixel of ``brightest`` ``[H, W]`` (the
+    brightest channel) is, in [0, 1]. The paper's brightness is a max filter 3 mm wide (thin
+    dark strokes vanish in it), smoothed as wide. With ``keep_edges`` it is a closing (the
+    max filter, then a min filter as wide) smoothed over 1 mm: the edge of a shadow stays
+    where it is, where the max filter alone moves it half its width into the shadow and
+    leaves a band of shadow that reads as ink (and takes the trace across it along)."""
+    k = int(2 * round(1.5 * ppm) + 1)
+    square = cv2.getStructuringElement(cv2.MORPH_RECT, (k, k))
+    if keep_edges:
+        paper = cv2.morphologyEx(brightest, cv2.MORPH_CLOSE, square)
+        soft = int(2 * round(0.5 * ppm) + 1)
+        paper = cv2.blur(paper, (soft, soft))
+    else:
+        paper = cv2.blur(cv2.dilate(brightest, square), (k, k))
+    return np.clip(1.0 - brightest / np.maximum(paper, 0.2), 0.0, 1.0)
 
 
 def _ink_ramp(darkness: np.ndarray) -> np.ndarray:

@@ -40,6 +40,8 @@ SMOOTHNESS = 1.0  # weight of the second-difference penalty of the centre-line f
 FIT_ITERATIONS = 6
 HUBER_PX = 2.0  # run ends further than this from the fit count less (text, blobs)
 ROUND_PEN_TOLERANCE = 1.5  # px: a pen's sideways reach 2h and its width agree within this
+MIN_LEVEL_COLUMNS = 200  # level columns needed to bound the pen's width by their runs
+LEVEL_WIDTH_TOLERANCE = 0.5  # px: the width from steep strokes is at most theirs plus this
 
 
 @dataclass
@@ -286,6 +288,9 @@ def estimate_pen(traces: Sequence[RowTrace], max_reach: float = 8.0) -> Pen:
     centre = 0.5 * (top + bot)
     before = np.r_[np.nan, centre[:-1]]
     after = np.r_[centre[1:], np.nan]
+    # where the trace runs level, a column's run is the pen's width itself
+    level = ok & (np.abs(before - centre) < 0.6) & (np.abs(after - centre) < 0.6)
+    level_width = float(np.median(thick[level])) if level.sum() >= MIN_LEVEL_COLUMNS else None
     steep = ok & (thick > flat_width + 6.0)
     up = ok & (before > centre + 0.5) & (after < centre - 0.5)  # y decreases: the trace rises
     down = ok & (before < centre - 0.5) & (after > centre + 0.5)
@@ -314,7 +319,10 @@ def estimate_pen(traces: Sequence[RowTrace], max_reach: float = 8.0) -> Pen:
             best = (spread, 0.5 * shift, float(core.mean()) if len(core) else width)
     if best is None or best[2] <= 0:
         return fallback
-    return Pen(max(0.5, best[1]), best[2], measured=True)
+    width = best[2]
+    if level_width is not None:  # texture along steep strokes can make them seem wider
+        width = min(width, level_width + LEVEL_WIDTH_TOLERANCE)
+    return Pen(max(0.5, best[1]), width, measured=True)
 
 
 def fit_centerline(trace: RowTrace, pen: Pen, x_lo: float = -np.inf, x_hi: float = np.inf,

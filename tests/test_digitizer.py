@@ -432,3 +432,24 @@ def test_segmenter_protocol_accepts_any_callable() -> None:
 
     rec = Digitizer(segmenter=Oracle()).digitize(b["image"][0])
     assert rec.layout == "3x4" and _mean_snr(_truth(b), rec.signal) > 8.0
+
+
+def test_pen_width_is_bounded_by_the_level_runs() -> None:
+    """Blur or texture along the steep strokes (their runs 2 px longer at both ends) would make
+    the pen seem 2.6 px wide; where the trace runs level, a column's run is the pen itself
+    (1 px), and the width stays within half a pixel of it."""
+    x = np.arange(10, 390, 0.3937)
+    canvas = PolylineCanvas(1, 200, 400, "cpu")
+    xt, yt = (torch.tensor(v, dtype=torch.float32)[None] for v in (x, _beats(x)))
+    one = torch.tensor([1], dtype=torch.int32)
+    canvas.add(xt, yt, torch.tensor([0]), one, torch.tensor([1.0]))
+    _, bits, _ = canvas.finish()
+    trace = track_row((bits[0] > 0).numpy().astype(np.float32), 100.0, 90.0)
+    steep = (trace.bottom - trace.top) > 6
+    top, bottom = (
+        np.where(steep, trace.top - 2, trace.top),
+        np.where(steep, trace.bottom + 2, trace.bottom),
+    )
+    textured = RowTrace(trace.y, top, bottom, trace.line_width)
+    assert estimate_pen([trace]).width == pytest.approx(1.0, abs=0.3)
+    assert estimate_pen([textured]).width <= 1.0 + 0.5 + 1e-6

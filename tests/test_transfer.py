@@ -284,6 +284,26 @@ def test_ink_map_drops_a_grid_nearly_as_dark_as_the_trace():
     assert ink[~near].mean() < 0.01  # the grid goes
 
 
+def test_a_shadow_on_a_dark_grid_page_is_not_ink_and_keeps_the_trace():
+    """A photo's round shadow, 30 mm across and 45 % darker, its edge 2 px soft, on a page
+    whose grid is as dark as the trace: the trace stays across the shadow's edge, and the edge
+    is not ink (a paper estimate that moves it into the shadow reads a band of ink there, and
+    removing that dark area took the trace with it)."""
+    img, trace = _dark_grid_page(np.random.default_rng(2))
+    h, w = trace.shape
+    yy, xx = np.mgrid[:h, :w]
+    r = np.hypot(yy - h / 2, xx - 320.0)
+    img *= (1.0 - 0.45 * np.clip((120.0 - r) / 2.0, 0.0, 1.0))[None]
+    prob = InkSegmenter(px_per_mm=PPM).segment(img)
+    ink = prob > 0.5
+    edge = np.abs(r - 120.0) < 16
+    assert ink[trace & edge].mean() > 0.9
+    near = np.zeros_like(trace)
+    for d in range(-3, 4):
+        near |= np.roll(trace, d, axis=0)
+    assert ink[~near & edge].mean() < 0.02
+
+
 def test_dark_background_beside_the_page_is_not_ink():
     """A photographed page: black background in a wedge along one edge, tapering to a sliver."""
     img, trace = _dark_grid_page(np.random.default_rng(1))
@@ -318,6 +338,25 @@ def test_pulse_is_found_behind_a_stray_mark_at_the_row_start():
     rows = build_rows(prob, PPM, np.array([float(base)]))
     assert len(rows) == 1 and rows[0].pulse is not None
     assert rows[0].pulse.x0 >= 55 and rows[0].x_start >= 95
+
+
+def test_pulse_is_found_where_a_scribble_runs_into_it():
+    """A stain's edge tracked as a jagged band of ink that runs into the pulse's rising stroke
+    with no gap (a shadowed photo): the pulse is still found, and the row starts after it."""
+    h, w, base = 300, 900, 200
+    prob = np.zeros((h, w), np.float32)
+    top = base - int(10 * PPM)
+    for x in range(10, 60):  # the scribble: tall, wavy runs well above the baseline
+        y0 = top + 10 + int(6 * np.sin(x / 3.0))
+        prob[y0 : y0 + 12 + (5 * x) % 9, x] = 1.0
+    prob[top : base + 1, 60:62] = 1.0  # rising stroke, touching the scribble
+    prob[top : top + 2, 60:100] = 1.0
+    prob[top : base + 1, 98:100] = 1.0
+    x = np.arange(100, 860)
+    prob[(base - 8 * np.exp(-((((x - 100) % 150 - 75) / 6.0) ** 2))).astype(int), x] = 1.0
+    rows = build_rows(prob, PPM, np.array([float(base)]))
+    assert len(rows) == 1 and rows[0].pulse is not None, rows
+    assert rows[0].pulse.strokes[0][0] >= 58 and rows[0].x_start >= 95
 
 
 def test_a_flat_start_cut_off_by_a_gap_is_still_trace():
