@@ -47,6 +47,7 @@ FLAT_MV, HUGE_MV = 0.02, 12.0
 # leads of trios with a residual under 0.8 score above 0 dB almost always, over 1.2 mostly
 # below: a misread lead carries the error alone, not shared by the three.
 REL_OK, REL_BAD = 0.5, 1.5
+FILL_AGREE_MV = 0.2  # two panels of one lead that differ more where they meet read different ink
 
 
 @dataclass
@@ -145,6 +146,21 @@ def finish_reports(signal: np.ndarray, reports: list[LeadReport], leads: tuple[s
 Candidate = tuple[float, np.ndarray, LeadReport]  # (seconds shown, values [T] mV, report)
 
 
+def _fill_gaps(row: np.ndarray, values: np.ndarray) -> None:
+    """Fill the NaN stretches of ``row`` ``[T]`` from ``values`` ``[T]`` (another panel of the
+    same lead), in place, except a stretch where the two disagree by over
+    :data:`FILL_AGREE_MV` on a sample beside it that both show: there the other panel read
+    something else (a label at its row's start), not the lead."""
+    gap = ~np.isfinite(row) & np.isfinite(values)
+    edges = np.flatnonzero(np.diff(np.r_[0, gap.astype(np.int8), 0]))
+    both = np.isfinite(row) & np.isfinite(values)
+    for a, b in zip(edges[::2], edges[1::2] - 1):
+        beside = [k for k in (a - 1, b + 1) if 0 <= k < len(row) and both[k]]
+        if any(abs(row[k] - values[k]) > FILL_AGREE_MV for k in beside):
+            continue
+        row[a : b + 1] = values[a : b + 1]
+
+
 def merge_panels(found: dict[str, list[Candidate]], leads: tuple[str, ...], num_samples: int
                  ) -> tuple[np.ndarray, list[LeadReport]]:  # fmt: skip
     """One record ``float32 [12, num_samples]`` from every panel that showed a lead: longer
@@ -155,8 +171,7 @@ def merge_panels(found: dict[str, list[Candidate]], leads: tuple[str, ...], num_
     reports = [LeadReport(name) for name in leads]
     for i, name in enumerate(leads):
         for j, (_, values, report) in enumerate(sorted(found[name], key=lambda kv: -kv[0])):
-            fill = ~np.isfinite(out[i]) & np.isfinite(values)
-            out[i, fill] = values[fill]
+            _fill_gaps(out[i], values)
             if j == 0:
                 reports[i] = report
     finish_reports(out, reports, leads)

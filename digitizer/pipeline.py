@@ -190,6 +190,7 @@ def _panel_firsts(placed: list, px_per_s: float | None, pen: Pen, page_seconds: 
 
 SHARED_AXIS_MM = 1.5  # a short row placed this close to the rows that match takes their axis
 SHORT_ROW_PX = 1.5  # a row this much shorter than the grid says lost ink at one end
+PULSE_AXIS_MM = 4.0  # a row placed by its pulse, as the joined rows are, may move this far
 
 
 def _share_time_axis(rows: list[Row], placed: list, pen: Pen, width: int, ppm: float,
@@ -200,24 +201,42 @@ def _share_time_axis(rows: list[Row], placed: list, pen: Pen, width: int, ppm: f
     label or by a grid line as dark as the trace) is misplaced by half of what it lost; it
     takes the axis of the rows whose two ends match the grid (within a pixel; their median),
     when that is within :data:`SHARED_AXIS_MM` of its own. Rows that match keep their own
-    axis (a warped page places rows a pixel or two apart). ``placed`` is updated."""
-    fit, short = [], []
+    axis (a warped page places rows a pixel or two apart).
+
+    The rows' pulses say the same where some rows run straight out of their pulse (placed by
+    its edge) and others, pulse at the start too, leave a gap there (ink lost next to the
+    pulse): a row placed by its free ends whose ends do not match the grid starts where its
+    own pulse edge puts it, at the joined rows' offset from theirs (median), when its trace
+    starts there or later and that is within :data:`PULSE_AXIS_MM` of its own axis.
+    ``placed`` is updated."""
+    fit, short, loose, offsets = [], [], [], []
     for i, (row, (axis, note, spans)) in enumerate(zip(rows, placed)):
         joined = row.pulse is not None and row.pulse.joined
+        if joined and row.pulse.side == "start" and note is None and spans is None:
+            offsets.append(axis.x0 - row.pulse.edge)
         if note is None and spans is None and axis.source == "grid" and not joined:
             x_first, x_last, ok_first, ok_last = row_ends(row, pen, width)
-            if ok_first and ok_last:
-                err = (x_last - x_first) - (axis.seconds - 1.0 / fs) * axis.px_per_s
-                if abs(err) <= 1.0:
-                    fit.append(axis.x0)
-                elif err < -SHORT_ROW_PX:
-                    short.append(i)
-    if not fit or not short:
-        return
-    x0 = float(np.median(fit))
-    for i in short:
+            err = (x_last - x_first) - (axis.seconds - 1.0 / fs) * axis.px_per_s
+            if ok_first and ok_last and abs(err) <= 1.0:
+                fit.append(axis.x0)
+                continue
+            short_row = ok_first and ok_last and err < -SHORT_ROW_PX
+            if row.pulse is not None and row.pulse.side == "start":
+                loose.append((i, short_row))
+            elif short_row:
+                short.append(i)
+    moves = []  # (row, x0, how far from its own axis it may move, px)
+    for i, short_row in loose:
+        x0 = rows[i].pulse.edge + float(np.median(offsets)) if offsets else np.inf
+        if x0 <= row_ends(rows[i], pen, width)[0] + 1.0:
+            moves.append((i, x0, PULSE_AXIS_MM * ppm))
+        elif short_row:
+            short.append(i)
+    if fit:
+        moves += [(i, float(np.median(fit)), SHARED_AXIS_MM * ppm) for i in short]
+    for i, x0, reach in moves:
         axis, note, spans = placed[i]
-        if abs(axis.x0 - x0) <= SHARED_AXIS_MM * ppm:
+        if abs(axis.x0 - x0) <= reach:
             placed[i] = (replace(axis, x0=x0, anchor="page"), note, spans)
 
 

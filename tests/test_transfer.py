@@ -17,7 +17,7 @@ from helpers import ecg_like
 
 from digitizer.__main__ import main as digitize_main
 from digitizer.calibration import Pulse, row_time_axis
-from digitizer.confidence import CONFIDENCE_THRESHOLD, einthoven_agreement
+from digitizer.confidence import CONFIDENCE_THRESHOLD, LeadReport, einthoven_agreement, merge_panels
 from digitizer.layout import (
     Row,
     _agree_on_extent,
@@ -232,6 +232,48 @@ def test_evenly_spaced_rows_keep_their_place_when_one_is_lost():
     name, leads, notes, kind = match_layout(rows)
     assert name == "12x1" and kind == "near", notes
     assert [lead[0] for lead in leads] == [n for i, n in enumerate(LEADS) if i != 3]
+
+
+def test_a_short_panel_fills_the_rhythm_strip_only_where_they_agree():
+    """Lead II: the rhythm strip misses its first 40 samples. The 2.5 s panel fills them when
+    it meets the strip where both show the lead; it does not when it read a label there
+    (1 mV off where they meet), and the gap stays NaN."""
+    n = 1000
+    t = np.arange(n) / 100.0
+    lead = (0.3 * np.sin(2 * np.pi * t)).astype(np.float32)
+    strip = lead.copy()
+    strip[:40] = np.nan
+    panel = np.full(n, np.nan, np.float32)
+    panel[:250] = lead[:250]
+    ii = LEADS.index("II")
+    found = {name: [] for name in LEADS}
+    found["II"] = [(10.0, strip, LeadReport("II")), (2.5, panel, LeadReport("II"))]
+    out, _ = merge_panels(found, LEADS, n)
+    np.testing.assert_allclose(out[ii], lead, atol=1e-6)
+    label = panel.copy()
+    label[:41] -= 1.0  # the panel's first 0.4 s read a label under the baseline
+    found["II"] = [(10.0, strip, LeadReport("II")), (2.5, label, LeadReport("II"))]
+    out, _ = merge_panels(found, LEADS, n)
+    assert np.isnan(out[ii, :40]).all() and np.isfinite(out[ii, 40:]).all()
+
+
+def test_a_row_that_lost_its_start_beside_its_pulse_starts_where_the_pulse_says():
+    """Two rows run straight out of their pulses (placed by the edge); the third, pulse at the
+    same place, lost 12 px of trace after it and is placed by its free ends, 12 px late: it
+    takes the joined rows' offset from its own pulse edge."""
+    pen = Pen(reach=1.0, width=2.0)
+    rows, placed = [], []
+    for k, lost in enumerate((0, 0, 12)):
+        row = _flat_row(100.0 + 50.0 * k, width=1200)
+        row.x_start, row.x_end = 100 + lost, 100 + 999
+        row.pulse = Pulse(60, 99, row.baseline, row.baseline - 40.0, "start", 99.5, lost == 0,
+                          ((60, 61), (98, 99)))  # fmt: skip
+        axis, note = row_time_axis(row, pen, 1200, 100.0, 10.0, 100.0)
+        rows.append(row)
+        placed.append((axis, note, None))
+    assert placed[2][0].x0 > placed[0][0].x0 + 5  # placed by its late start
+    _share_time_axis(rows, placed, pen, 1200, 4.0, 100.0)
+    assert placed[2][0].x0 == pytest.approx(placed[0][0].x0)
 
 
 def test_rows_share_the_time_axis_of_the_best_measured_row():
