@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .segment import InkSegmenter
-from .vectorize import Pen, RowTrace, track_row
+from .vectorize import Pen, RowTrace, track_row, true_runs
 
 PULSE_GAINS_MM = (5.0, 10.0, 20.0)  # a pulse is 1 mV: this tall at 5, 10 or 20 mm/mV
 PULSE_GAIN_TOL = 0.12  # relative tolerance on the pulse height
@@ -68,12 +68,6 @@ class Pulse:
         return self.foot - self.top
 
 
-def _clusters(mask: np.ndarray) -> list[tuple[int, int]]:
-    """``[(first, last)]`` index ranges of the True runs of ``mask``."""
-    d = np.diff(np.r_[0, mask.astype(np.int8), 0])
-    return list(zip(np.flatnonzero(d == 1), np.flatnonzero(d == -1) - 1))
-
-
 def find_pulse_at(trace: RowTrace, x_lo: int, x_hi: int, ppm: float, side: str = "start"
                   ) -> Pulse | None:  # fmt: skip
     """The calibration pulse at one end of the row's trace between columns ``[x_lo, x_hi]``.
@@ -96,7 +90,7 @@ def find_pulse_at(trace: RowTrace, x_lo: int, x_hi: int, ppm: float, side: str =
     top, bot = top[:n], bot[:n]
     span = np.where(np.isfinite(top), bot - top, 0.0)
     tall = span >= 0.75 * PULSE_GAINS_MM[0] * ppm
-    strokes = _clusters(tall)
+    strokes = true_runs(tall)
     if len(strokes) < 2 or strokes[0][0] - first[0] > PULSE_LEAD_IN_MM * ppm:
         return None
     (r0, r1), (f0, f1) = strokes[0], strokes[1]
@@ -120,7 +114,7 @@ def find_pulse_at(trace: RowTrace, x_lo: int, x_hi: int, ppm: float, side: str =
     # after the second stroke: a short foot and a gap (the pulse ends there), or the trace
     # straight on (joined: no gap within a foot's length)
     after = np.isfinite(top[f1 + 1 : f1 + 1 + int(round((FOOT_MAX_MM + 1.0) * ppm))])
-    gaps = [(a, b) for a, b in _clusters(~after) if b - a + 1 >= max(2.0, JOIN_GAP_MM * ppm)]
+    gaps = [(a, b) for a, b in true_runs(~after) if b - a + 1 >= max(2.0, JOIN_GAP_MM * ppm)]
     joined = bool(after.any()) and not (gaps and gaps[0][0] <= FOOT_MAX_MM * ppm)
     end = int(f1)
     if gaps and not joined:

@@ -34,6 +34,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from .vectorize import true_runs
+
 CONFIDENCE_THRESHOLD = 0.5
 
 # grid 0.9: on ecgsynth's pages in random conventions (scripts/calibrate_confidence.py), leads
@@ -151,10 +153,8 @@ def _fill_gaps(row: np.ndarray, values: np.ndarray) -> None:
     same lead), in place, except a stretch where the two disagree by over
     :data:`FILL_AGREE_MV` on a sample beside it that both show: there the other panel read
     something else (a label at its row's start), not the lead."""
-    gap = ~np.isfinite(row) & np.isfinite(values)
-    edges = np.flatnonzero(np.diff(np.r_[0, gap.astype(np.int8), 0]))
     both = np.isfinite(row) & np.isfinite(values)
-    for a, b in zip(edges[::2], edges[1::2] - 1):
+    for a, b in true_runs(~np.isfinite(row) & np.isfinite(values)):
         beside = [k for k in (a - 1, b + 1) if 0 <= k < len(row) and both[k]]
         if any(abs(row[k] - values[k]) > FILL_AGREE_MV for k in beside):
             continue

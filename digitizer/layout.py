@@ -22,8 +22,8 @@ from scipy.signal import find_peaks
 
 from ecgsynth.layout import LAYOUTS, LEADS
 
-from .calibration import PULSE_GAINS_MM, Pulse, _clusters, find_pulse_at, trace_after_pulse
-from .vectorize import RowTrace, track_row
+from .calibration import PULSE_GAINS_MM, Pulse, find_pulse_at, trace_after_pulse
+from .vectorize import RowTrace, track_row, true_runs
 
 MIN_ROW_SPACING_MM = 8.0
 TRACE_MIN_WIDTH_MM = 12.0  # connected components narrower than this are text, not traces
@@ -221,7 +221,7 @@ def build_rows(prob: np.ndarray, ppm: float, baselines: np.ndarray) -> list[Row]
         # stain's edge or the page border runs into without a gap (if what runs into it is
         # not the trace itself)
         span = np.nan_to_num(trace.bottom - trace.top, nan=0.0)
-        tall = _clusters(span >= 0.75 * PULSE_GAINS_MM[0] * ppm)
+        tall = true_runs(span >= 0.75 * PULSE_GAINS_MM[0] * ppm)
         ends += [(int(a) - 1, "start", True) for a, _ in tall if first < a < first + reach]
         ends += [(int(b) + 1, "end", True) for _, b in tall[::-1] if last - reach < b < last]
         pulse = None

@@ -222,13 +222,13 @@ def _share_time_axis(rows: list[Row], placed: list, pen: Pen, width: int, ppm: f
                 continue
             short_row = ok_first and ok_last and err < -SHORT_ROW_PX
             if row.pulse is not None and row.pulse.side == "start":
-                loose.append((i, short_row))
+                loose.append((i, x_first, short_row))
             elif short_row:
                 short.append(i)
     moves = []  # (row, x0, how far from its own axis it may move, px)
-    for i, short_row in loose:
+    for i, x_first, short_row in loose:
         x0 = rows[i].pulse.edge + float(np.median(offsets)) if offsets else np.inf
-        if x0 <= row_ends(rows[i], pen, width)[0] + 1.0:
+        if x0 <= x_first + 1.0:
             moves.append((i, x0, PULSE_AXIS_MM * ppm))
         elif short_row:
             short.append(i)

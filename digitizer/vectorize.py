@@ -44,6 +44,12 @@ MIN_LEVEL_COLUMNS = 200  # level columns needed to bound the pen's width by thei
 LEVEL_WIDTH_TOLERANCE = 0.5  # px: the width from steep strokes is at most theirs plus this
 
 
+def true_runs(mask: np.ndarray) -> list[tuple[int, int]]:
+    """``[(first, last)]`` index ranges of the True runs of ``mask`` ``bool [N]``."""
+    d = np.diff(np.r_[0, mask.astype(np.int8), 0])
+    return list(zip(np.flatnonzero(d == 1), np.flatnonzero(d == -1) - 1))
+
+
 @dataclass
 class RowTrace:
     """One row's tracked trace in the rectified image.
