@@ -24,7 +24,7 @@ are rectified ``float32 [H, W, 3]`` in [0, 1]; x and y are pixel columns and row
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -67,14 +67,23 @@ class Pulse:
     def height(self) -> float:
         return self.foot - self.top
 
+    def shifted(self, dx: int, dy: int, joined: bool | None = None) -> Pulse:
+        """The same pulse, found in a crop, in the coordinates of the page it was cut from."""
+        (a0, a1), (b0, b1) = self.strokes
+        return replace(self, x0=self.x0 + dx, x1=self.x1 + dx, foot=self.foot + dy,
+                       top=self.top + dy, edge=self.edge + dx,
+                       joined=self.joined if joined is None else joined,
+                       strokes=((a0 + dx, a1 + dx), (b0 + dx, b1 + dx)))  # fmt: skip
 
-def find_pulse_at(trace: RowTrace, x_lo: int, x_hi: int, ppm: float, side: str = "start"
-                  ) -> Pulse | None:  # fmt: skip
+
+def find_pulse_at(trace: RowTrace, x_lo: int, x_hi: int, ppm: float, side: str = "start",
+                  gain_tol: float = PULSE_GAIN_TOL) -> Pulse | None:  # fmt: skip
     """The calibration pulse at one end of the row's trace between columns ``[x_lo, x_hi]``.
 
     Looks for, from that end inwards: optional feet, a stroke about 1 mV tall (at 5, 10 or 20
-    mm/mV), a flat top 1.2-11 mm long, and a second tall stroke. Works whether the trace
-    follows after a gap or straight from the edge. ``None`` if the row shows no pulse there.
+    mm/mV, within ``gain_tol``), a flat top 1.2-11 mm long, and a second tall stroke. Works
+    whether the trace follows after a gap or straight from the edge. ``None`` if the row shows
+    no pulse there.
     """
     if side not in ("start", "end"):
         raise ValueError(f"side must be 'start' or 'end', not {side!r}")
@@ -93,32 +102,36 @@ def find_pulse_at(trace: RowTrace, x_lo: int, x_hi: int, ppm: float, side: str =
     strokes = true_runs(tall)
     if len(strokes) < 2 or strokes[0][0] - first[0] > PULSE_LEAD_IN_MM * ppm:
         return None
-    (r0, r1), (f0, f1) = strokes[0], strokes[1]
-    width_mm = (f0 - r1 - 1) / ppm
-    if not PULSE_TOP_MM[0] <= width_mm <= PULSE_TOP_MM[1]:
+    r0, r1 = strokes[0]
+    for f0, f1 in strokes[1:]:  # the second stroke: the first one that reaches the foot
+        width_mm = (f0 - r1 - 1) / ppm
+        if not PULSE_TOP_MM[0] <= width_mm <= PULSE_TOP_MM[1]:
+            return None
+        flat = top[r1 + 1 : f0]
+        if len(flat) < 2 or not np.isfinite(flat).all():
+            return None
+        level = float(np.median(flat))
+        # the pulse's own stroke thickness (often drawn bolder than the trace)
+        lw = max(1.0, float(np.median(bot[r1 + 1 : f0] - flat)) + 1.0)
+        foot = float(np.max(bot[_stroke_columns(top, bot, r0, r1, level + max(2.0, lw))]))
+        foot -= 0.5 * (lw - 1)
+        top_y = level + 0.5 * (lw - 1)
+        height = foot - top_y
+        if height <= 0 or np.percentile(np.abs(flat - level), 90) > max(1.5, 0.08 * height):
+            return None  # not flat-topped: a QRS, not a pulse
+        if not any(abs(height / (g * ppm) - 1) <= gain_tol for g in PULSE_GAINS_MM):
+            return None  # not 1 mV at a standard gain
+        if span[f0 : f1 + 1].max() >= 0.75 * height:
+            break
+        # else a mark under the top (a crease, a letter), not the stroke back to the foot
+    else:
         return None
-    flat = top[r1 + 1 : f0]
-    if len(flat) < 2 or not np.isfinite(flat).all():
-        return None
-    level = float(np.median(flat))
-    # the pulse's own stroke thickness (often drawn bolder than the trace)
-    lw = max(1.0, float(np.median(bot[r1 + 1 : f0] - flat)) + 1.0)
-    foot = float(np.max(bot[_stroke_columns(top, bot, r0, r1, level + max(2.0, lw))]))
-    foot -= 0.5 * (lw - 1)
-    top_y = level + 0.5 * (lw - 1)
-    height = foot - top_y
-    if height <= 0 or np.percentile(np.abs(flat - level), 90) > max(1.5, 0.08 * height):
-        return None  # not flat-topped: a QRS, not a pulse
-    if not any(abs(height / (g * ppm) - 1) <= PULSE_GAIN_TOL for g in PULSE_GAINS_MM):
-        return None  # not 1 mV at a standard gain
     # after the second stroke: a short foot and a gap (the pulse ends there), or the trace
     # straight on (joined: no gap within a foot's length)
-    after = np.isfinite(top[f1 + 1 : f1 + 1 + int(round((FOOT_MAX_MM + 1.0) * ppm))])
-    gaps = [(a, b) for a, b in true_runs(~after) if b - a + 1 >= max(2.0, JOIN_GAP_MM * ppm)]
-    joined = bool(after.any()) and not (gaps and gaps[0][0] <= FOOT_MAX_MM * ppm)
+    joined, gap = runs_on(top[f1 + 1 :], ppm)
     end = int(f1)
-    if gaps and not joined:
-        end = int(f1 + gaps[0][0])  # the foot belongs to the pulse
+    if gap is not None and not joined:
+        end = int(f1 + gap)  # the foot belongs to the pulse
     # the stroke's own columns reach up to the top; a steep trace that leaves it may make the
     # tall cluster wider, but does not reach the pulse's top there
     at_top = np.flatnonzero(top[f0 : f1 + 1] <= level + max(1.5, 0.5 * lw)) + f0
@@ -130,6 +143,17 @@ def find_pulse_at(trace: RowTrace, x_lo: int, x_hi: int, ppm: float, side: str =
         x0, x1, edge_x = x_hi - end, x_hi - int(first[0]), x_hi - edge
         strokes = ((x_hi - f1, x_hi - f0), (x_hi - r1, x_hi - r0))
     return Pulse(x0, x1, foot, top_y, side, float(edge_x), bool(joined), strokes)
+
+
+def runs_on(beyond: np.ndarray, ppm: float) -> tuple[bool, int | None]:
+    """Whether the trace runs on straight from a pulse's stroke: ``beyond`` ``[N]`` is the
+    row's path (NaN where none) from the column after the stroke outwards. Joined: ink there
+    and no gap (:data:`JOIN_GAP_MM`) within a foot's length (:data:`FOOT_MAX_MM`). Also the
+    offset of the first gap (``None``: none): a pulse that is not joined ends there."""
+    after = np.isfinite(beyond[: int(round((FOOT_MAX_MM + 1.0) * ppm))])
+    gaps = [a for a, b in true_runs(~after) if b - a + 1 >= max(2.0, JOIN_GAP_MM * ppm)]
+    joined = bool(after.any()) and not (gaps and gaps[0] <= FOOT_MAX_MM * ppm)
+    return joined, (int(gaps[0]) if gaps else None)
 
 
 def _stroke_columns(top: np.ndarray, bot: np.ndarray, c0: int, c1: int, reach: float
@@ -195,10 +219,7 @@ def find_pulses_in_ink(rows: list, image: np.ndarray, ppm: float) -> None:
             pulse = find_pulse_at(trace, lo, hi, ppm, side)
             if pulse is None:
                 continue
-            (a0, a1), (b0, b1) = pulse.strokes
-            row.pulse = Pulse(pulse.x0 + x_lo, pulse.x1 + x_lo, pulse.foot + y_lo,
-                              pulse.top + y_lo, side, pulse.edge + x_lo, False,
-                              ((a0 + x_lo, a1 + x_lo), (b0 + x_lo, b1 + x_lo)))  # fmt: skip
+            row.pulse = pulse.shifted(x_lo, y_lo, joined=False)
             break
 
 
@@ -272,13 +293,15 @@ class TimeAxis:
 
     ``source`` says where the scale came from (``"grid"`` at the nominal speed, or
     ``"length"``: the row's own length when there is no grid); ``anchor`` which end(s) placed
-    the row (``both``: the midpoint of two free ends)."""
+    the row (``both``: the midpoint of two free ends); ``ratio`` the row's drawn length over
+    ``page_seconds`` at the grid's scale (over 1: ink beyond the trace at one end or the other)."""
 
     x0: float
     px_per_s: float
     seconds: float
     source: str
     anchor: str
+    ratio: float = 1.0
 
     def x(self, t: np.ndarray) -> np.ndarray:
         return self.x0 + t * self.px_per_s
@@ -364,7 +387,7 @@ def row_time_axis(row, pen: Pen, width: int, grid_px_per_s: float | None,
         x0 = x_last - shown * grid_px_per_s
     else:
         x0 = 0.5 * (x_first + x_last) - 0.5 * shown * grid_px_per_s
-    return TimeAxis(x0, grid_px_per_s, seconds, "grid", anchor), note
+    return TimeAxis(x0, grid_px_per_s, seconds, "grid", anchor, float(ratio)), note
 
 
 PANEL_GAP_MM = 0.3  # a break in the trace at least this long may separate two panels

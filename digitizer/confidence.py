@@ -6,19 +6,21 @@ reading was measured on the page and lower when it was assumed:
 ==============  =========================================================================
 factor          values
 ==============  =========================================================================
-coverage        fraction of the lead's time window where the row's trace was followed
+coverage        fraction of the lead's time window where the row's trace was followed, less
+                the samples left out as contradicted (:func:`einthoven_junk`)
 calibration     1 the row's own pulse, 0.9 another row's pulse or the grid at the nominal
                 gain, 0.5 no grid either (page size assumed)
 timing          1 the row's length agrees with the grid (or a pulse edge places it, or each
                 panel, set apart from the others, has its own two ends at the grid's scale),
-                0.75 the row is not ``page_seconds`` long and the grid placed it
+                0.75 the row is not ``page_seconds`` long and the grid placed it, 0.5
+                it is longer (ink beyond the trace at an end not known)
 layout          1 a standard layout, 0.6 a near one (missing rows), 0.5 the closest
                 layout to rows that match none
 amplitude       1 a plausible ECG lead, 0.3 flat (< 0.02 mV peak to peak: a line, not a
                 trace) or beyond 12 mV
 physics         limb leads: 1 when ``II = I + III`` (or ``aVR + aVL + aVF = 0``) holds over
-                the time the page shows all three, down to 0.3 when the residual reaches
-                :data:`REL_BAD` of the leads' RMS; the
+                the time the page shows all three (the contradicted moments left out), down
+                to 0.3 when the residual reaches :data:`REL_BAD` of the leads' RMS; the
                 chest leads get the mean of the limb factors (a page misread in its limb
                 leads is misread elsewhere too)
 ==============  =========================================================================
@@ -41,7 +43,7 @@ CONFIDENCE_THRESHOLD = 0.5
 # grid 0.9: on ecgsynth's pages in random conventions (scripts/calibrate_confidence.py), leads
 # of a standard layout calibrated on the grid score 9-11 dB on average (80 % above 0 dB)
 CALIBRATION = {"pulse": 1.0, "page-pulse": 0.9, "grid": 0.9, "page-size": 0.5}
-TIMING = {"length": 1.0, "pulse-edge": 1.0, "panels": 1.0, "grid": 0.75}
+TIMING = {"length": 1.0, "pulse-edge": 1.0, "panels": 1.0, "grid": 0.75, "long": 0.5}
 LAYOUT = {"standard": 1.0, "near": 0.6, "closest": 0.5}
 FLAT_MV, HUGE_MV = 0.02, 12.0
 # Einthoven residual / lead RMS (einthoven_residuals): the factor is 1 up to REL_OK and 0.3
@@ -49,6 +51,12 @@ FLAT_MV, HUGE_MV = 0.02, 12.0
 # leads of trios with a residual under 0.8 score above 0 dB almost always, over 1.2 mostly
 # below: a misread lead carries the error alone, not shared by the three.
 REL_OK, REL_BAD = 0.5, 1.5
+# the relations every record obeys at every instant: leads and the signs that sum them to 0
+LIMB_TRIOS = ((("I", "II", "III"), (1.0, -1.0, 1.0)), (("aVR", "aVL", "aVF"), (1.0, 1.0, 1.0)))
+# a moment (1/50th of the record: 0.2 s of a 10-s page) where the residual's RMS is over
+# JUNK_REL times the leads' RMS is ink that is no lead (a crease, a label, a pulse stroke): the
+# three leads are left out there (einthoven_junk)
+JUNK_WINDOWS, JUNK_REL = 50, 2.5
 FILL_AGREE_MV = 0.2  # two panels of one lead that differ more where they meet read different ink
 
 
@@ -67,6 +75,7 @@ class LeadReport:
     amplitude: str | None = None
     physics: float = 1.0
     written: bool = False  # False: left NaN (not found, or under the threshold)
+    contradicted: int = 0  # samples left out (NaN) where the limb leads contradict each other
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -96,18 +105,44 @@ def einthoven_residuals(signal: np.ndarray, leads: tuple[str, ...]) -> dict[str,
     lead's median is removed first: the DC level is what a page without pulses cannot show.
     Leads of a relation shown together over fewer than 100 samples get no value."""
     out: dict[str, float] = {}
+    for rows, _, res, scale in _limb_residuals(signal, leads):
+        for i in rows:
+            out[leads[i]] = float(np.sqrt(np.mean(res**2)) / scale)
+    return out
+
+
+def einthoven_junk(signal: np.ndarray, leads: tuple[str, ...]) -> np.ndarray:
+    """``bool [12, T]``: the moments where a relation of :func:`einthoven_residuals` fails by
+    over :data:`JUNK_REL` times its leads' RMS, for its three leads. Over a window of
+    1/:data:`JUNK_WINDOWS` of the record, three leads read right agree to a fraction of their
+    RMS; a residual several times their RMS is a stroke that belongs to none of them (a
+    crease, a label, a pulse read as trace) in at least one, which one is not known."""
+    junk = np.zeros(signal.shape, dtype=bool)
+    window = max(1, signal.shape[1] // JUNK_WINDOWS)
+    for rows, cols, res, scale in _limb_residuals(signal, leads):
+        for part in np.array_split(np.arange(len(res)), max(1, len(res) // window)):
+            if np.sqrt(np.mean(res[part] ** 2)) > JUNK_REL * scale:
+                junk[np.ix_(rows, cols[part])] = True
+    return junk
+
+
+def _limb_residuals(signal: np.ndarray, leads: tuple[str, ...]
+                    ) -> list[tuple[list[int], np.ndarray, np.ndarray, float]]:  # fmt: skip
+    """Per relation of :data:`LIMB_TRIOS` shown together over at least 100 samples: its three
+    rows of ``signal`` ``[12, T]``, those samples' columns ``[N]``, the residual ``[N]`` (each
+    lead's median removed) and the leads' mean RMS (at least 1 uV)."""
     idx = {name: i for i, name in enumerate(leads)}
-    for trio, signs in ((("I", "II", "III"), (1.0, -1.0, 1.0)), (("aVR", "aVL", "aVF"),
-                                                                 (1.0, 1.0, 1.0))):  # fmt: skip
-        rows = signal[[idx[n] for n in trio]].astype(np.float64)
-        ok = np.isfinite(rows).all(axis=0)
+    out = []
+    for trio, signs in LIMB_TRIOS:
+        rows = [idx[n] for n in trio]
+        ok = np.isfinite(signal[rows]).all(axis=0)
         if ok.sum() < 100:
             continue
-        x = rows[:, ok] - np.median(rows[:, ok], axis=1, keepdims=True)
-        residual = np.sqrt(np.mean((np.asarray(signs)[:, None] * x).sum(axis=0) ** 2))
-        scale = float(np.mean(np.sqrt(np.mean(x**2, axis=1))))
-        for name in trio:
-            out[name] = float(residual / max(scale, 1e-3))
+        x = signal[rows][:, ok].astype(np.float64)
+        x -= np.median(x, axis=1, keepdims=True)
+        res = (np.asarray(signs)[:, None] * x).sum(axis=0)
+        scale = max(float(np.mean(np.sqrt(np.mean(x**2, axis=1)))), 1e-3)
+        out.append((rows, np.flatnonzero(ok), res, scale))
     return out
 
 
@@ -133,14 +168,23 @@ def lead_confidence(report: LeadReport) -> float:
     return float(np.clip(c, 0.0, 1.0))
 
 
-def finish_reports(signal: np.ndarray, reports: list[LeadReport], leads: tuple[str, ...]) -> None:
-    """Add the physics factor (:func:`einthoven_agreement`) to ``reports`` and compute every
-    found lead's confidence, in place. ``signal`` ``[12, T]`` mV, ``reports`` in lead order."""
+def finish_reports(signal: np.ndarray, reports: list[LeadReport], leads: tuple[str, ...],
+                   drop_contradictions: bool = True) -> None:  # fmt: skip
+    """Leave out the moments where the limb leads contradict each other far beyond their size
+    (:func:`einthoven_junk`, NaN in ``signal``), add the physics factor of what remains
+    (:func:`einthoven_agreement`) to ``reports`` and compute every found lead's confidence,
+    in place. ``signal`` ``[12, T]`` mV, ``reports`` in lead order. ``drop_contradictions``
+    False keeps every sample (leads read exactly from a PDF's paths)."""
+    junk = einthoven_junk(signal, leads) if drop_contradictions else np.zeros(signal.shape, bool)
+    shown = np.maximum(np.isfinite(signal).sum(axis=1), 1)
+    signal[junk] = np.nan
     physics = einthoven_agreement(signal, leads)
     chest = float(np.mean(list(physics.values()))) if physics else 1.0
-    for r in reports:
+    for i, r in enumerate(reports):
         if r.row is None:
             continue
+        r.contradicted = int(junk[i].sum())
+        r.coverage *= 1.0 - r.contradicted / shown[i]  # what was left out was not followed
         r.physics = physics.get(r.name, chest if r.name.startswith("V") else 1.0)
         r.confidence = lead_confidence(r)
 
@@ -161,12 +205,14 @@ def _fill_gaps(row: np.ndarray, values: np.ndarray) -> None:
         row[a : b + 1] = values[a : b + 1]
 
 
-def merge_panels(found: dict[str, list[Candidate]], leads: tuple[str, ...], num_samples: int
+def merge_panels(found: dict[str, list[Candidate]], leads: tuple[str, ...], num_samples: int,
+                 drop_contradictions: bool = True
                  ) -> tuple[np.ndarray, list[LeadReport]]:  # fmt: skip
     """One record ``float32 [12, num_samples]`` from every panel that showed a lead: longer
     panels first, shorter ones fill what they leave NaN (lead II's short panel under its rhythm
     strip); the longest panel's report speaks for the lead. Reports are finished
-    (:func:`finish_reports`) and say which leads were written."""
+    (:func:`finish_reports`, ``drop_contradictions`` passed on) and say which leads were
+    written."""
     out = np.full((len(leads), num_samples), np.nan, dtype=np.float32)
     reports = [LeadReport(name) for name in leads]
     for i, name in enumerate(leads):
@@ -174,7 +220,7 @@ def merge_panels(found: dict[str, list[Candidate]], leads: tuple[str, ...], num_
             _fill_gaps(out[i], values)
             if j == 0:
                 reports[i] = report
-    finish_reports(out, reports, leads)
+    finish_reports(out, reports, leads, drop_contradictions)
     for report, row in zip(reports, out):
         report.written = bool(np.isfinite(row).any())
     return out, reports

@@ -14,6 +14,7 @@ and the gain the nominal 10 mm/mV on the grid's scale.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
 
 import cv2
@@ -22,7 +23,7 @@ from scipy.signal import find_peaks
 
 from ecgsynth.layout import LAYOUTS, LEADS
 
-from .calibration import PULSE_GAINS_MM, Pulse, find_pulse_at, trace_after_pulse
+from .calibration import PULSE_GAINS_MM, Pulse, find_pulse_at, runs_on, trace_after_pulse
 from .vectorize import RowTrace, track_row, true_runs
 
 MIN_ROW_SPACING_MM = 8.0
@@ -195,7 +196,7 @@ def build_rows(prob: np.ndarray, ppm: float, baselines: np.ndarray) -> list[Row]
     """Track every row (search band reaching half-way into the neighbours' bands and beyond)."""
     rows: list[Row] = []
     spacing = np.diff(baselines)
-    prob = without_specks(prob, ppm)
+    raw, prob = prob, without_specks(prob, ppm)
     for r, b in enumerate(baselines):
         near = [spacing[r - 1]] if r > 0 else []
         near += [spacing[r]] if r < len(spacing) else []
@@ -234,6 +235,10 @@ def build_rows(prob: np.ndarray, ppm: float, baselines: np.ndarray) -> list[Row]
                 pulse = None
             if pulse is not None:
                 break
+        if pulse is None:
+            pulse = _pulse_in_bridged_ink(raw, b, first, last, ppm)
+            if pulse is not None:  # bridging may have joined a label to it: ask the row's path
+                pulse.joined = _runs_out_of(trace, pulse, ppm)
         if pulse is not None:
             inner = trace_after_pulse(trace, pulse)
             if inner is None:
@@ -250,6 +255,78 @@ def build_rows(prob: np.ndarray, ppm: float, baselines: np.ndarray) -> list[Row]
             continue
         rows.append(Row(float(b), trace, x_start, x_end, pulse))
     return _drop_duplicates(rows)
+
+
+PULSE_BAND_MM = (22.0, 4.0)  # a pulse rises at most this far above its row's baseline, ...
+# ... and its foot sits at most this far below it
+BRIDGED_GAIN_TOL = 0.05  # bridged ink may lose a stroke's faint end: its pulse must be 1 mV closely
+BRIDGED_INKED = 0.6  # ... and most of its outline clear ink (_inked_outline)
+
+
+def _pulse_in_bridged_ink(prob: np.ndarray, baseline: float, first: int, last: int,
+                          ppm: float) -> Pulse | None:  # fmt: skip
+    """The row's pulse at either end when the row's own path missed it: its strokes broken
+    (a crease, faint ink) or leaning over two columns, or the path drawn off to text or a
+    neighbour's pulse. The ink of the row's first (last) :data:`PULSE_SEARCH_MM` (at
+    probability > 0.5, then > 0.25 with faint ink) is bridged (one column either side,
+    vertical gaps up to 1 mm closed) and tracked again in a band reaching
+    :data:`PULSE_BAND_MM` above and below the baseline, for one flat-topped step of 1 mV
+    within :data:`BRIDGED_GAIN_TOL` (:func:`find_pulse_at`), from the end of the ink or from
+    just before a tall stroke (clutter before the pulse), whose outline is mostly clear ink
+    (:data:`BRIDGED_INKED`). ``prob`` ``[H, W]``, before the specks go (they hold the faint
+    ends of the strokes)."""
+    h, w = prob.shape
+    y0 = int(max(0, baseline - PULSE_BAND_MM[0] * ppm))
+    y1 = int(min(h, baseline + PULSE_BAND_MM[1] * ppm + 1))
+    reach = int(PULSE_SEARCH_MM * ppm)
+    close = np.ones((max(3, int(round(1.0 * ppm)) | 1), 1), np.uint8)
+    ends = (
+        ("start", max(0, first - 2), min(w, first + reach)),
+        ("end", max(0, last - reach), min(w, last + 3)),
+    )
+    for (side, x0, x1), level in itertools.product(ends, (0.5, 0.25)):
+        ink = (prob[y0:y1, x0:x1] > level).astype(np.uint8)
+        ink = cv2.morphologyEx(cv2.dilate(ink, np.ones((1, 3), np.uint8)), cv2.MORPH_CLOSE, close)
+        trace = track_row(ink.astype(np.float32), baseline - y0, float(y1 - y0))
+        cols = np.flatnonzero(np.isfinite(trace.y))
+        if len(cols) < 3:
+            continue
+        span = np.nan_to_num(trace.bottom - trace.top, nan=0.0)
+        tall = true_runs(span >= 0.75 * PULSE_GAINS_MM[0] * ppm)
+        if side == "start":
+            starts = [(int(cols[0]), x1 - x0 - 1)] + [(int(a) - 1, x1 - x0 - 1) for a, _ in tall]
+        else:
+            starts = [(0, int(cols[-1]))] + [(0, int(b) + 1) for _, b in tall[::-1]]
+        for lo, hi in starts:
+            pulse = find_pulse_at(trace, max(0, lo), min(x1 - x0 - 1, hi), ppm, side,
+                                  BRIDGED_GAIN_TOL)  # fmt: skip
+            if pulse is None or _trace_beyond(trace, pulse, int(cols[0]), int(cols[-1]), ppm):
+                continue
+            pulse = pulse.shifted(x0, y0)
+            if _inked_outline(prob, pulse) >= BRIDGED_INKED:
+                return pulse
+    return None
+
+
+def _runs_out_of(trace: RowTrace, pulse: Pulse, ppm: float) -> bool:
+    """Whether the row's own path runs straight out of the pulse's stroke that faces the trace
+    (:func:`~digitizer.calibration.runs_on`)."""
+    (a0, _), (_, b1) = pulse.strokes
+    beyond = trace.top[b1 + 1 :] if pulse.side == "start" else trace.top[:a0][::-1]
+    return runs_on(beyond, ppm)[0]
+
+
+def _inked_outline(prob: np.ndarray, pulse: Pulse) -> float:
+    """The smallest share, over the pulse's two strokes and its top, of the pixels along it
+    with clear ink (> 0.5) within a pixel of it: a pulse is drawn as firmly as its trace, the
+    outline that faint grid remnants or mottled paper make up once bridged is not."""
+    (a0, a1), (b0, b1) = pulse.strokes
+    top, foot = int(round(pulse.top)), int(round(pulse.foot))
+    ink = prob > 0.5
+    shares = [ink[top:foot + 1, max(0, c0 - 1) : c1 + 2].any(axis=1).mean()
+              for c0, c1 in ((a0, a1), (b0, b1))]  # fmt: skip
+    shares.append(ink[max(0, top - 1) : top + 2, a1 + 1 : b0].any(axis=0).mean())
+    return float(min(shares)) if a1 + 1 < b0 and foot > top else 0.0
 
 
 def _trace_beyond(trace: RowTrace, pulse: Pulse, first: int, last: int, ppm: float) -> bool:

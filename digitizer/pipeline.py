@@ -29,6 +29,7 @@ import torch
 from ecgsynth.layout import LEADS
 
 from .calibration import (
+    TIME_TOL,
     TimeAxis,
     find_pulses_in_ink,
     isoelectric_level,
@@ -37,7 +38,14 @@ from .calibration import (
     row_ends,
     row_time_axis,
 )
-from .confidence import CONFIDENCE_THRESHOLD, Candidate, LeadReport, amplitude_check, merge_panels
+from .confidence import (
+    CONFIDENCE_THRESHOLD,
+    JUNK_REL,
+    Candidate,
+    LeadReport,
+    amplitude_check,
+    merge_panels,
+)
 from .grid import GridEstimate, detect_grid, grid_drift
 from .io import read_image
 from .layout import PageLayout, Row, detect_layout
@@ -340,6 +348,12 @@ class Digitizer:
             for row in layout.rows
         ]  # fmt: skip
         signal, reports = self._assemble(layout, grid, pen, warnings, prob.shape[1], drifts)
+        cut = [f"{r.name} {r.contradicted / self.fs:.2f} s" for r in reports if r.contradicted]
+        if cut:
+            warnings.append(
+                f"left out (NaN) where the limb leads contradict each other by over {JUNK_REL:g} "
+                "times their size (ink of no lead): " + ", ".join(cut)
+            )
         for i, r in enumerate(reports):
             if r.written and r.confidence < self.min_confidence and not self.keep_uncertain:
                 signal[i] = np.nan
@@ -397,6 +411,8 @@ class Digitizer:
             x, seconds = axis.x(t), axis.seconds
             joined = row.pulse is not None and row.pulse.joined
             timing = "grid" if note else "pulse-edge" if joined else "length"
+            if note and axis.ratio > 1 + TIME_TOL:
+                timing = "long"  # which end holds the extra ink is not known
             if spans is not None:
                 seconds, timing = self.page_seconds, "panels"
             tilt = drifts[r] if drifts[r] is not None else np.zeros(1)  # np.polyval coefficients

@@ -537,7 +537,7 @@ def read_vector(
             f"{no_pulse} row(s) without a calibration pulse: {nominal_gain / unit:g} "
             "mm/mV around the row's median level"
         )
-    signal, reports = merge_panels(found, LEADS, num_samples)
+    signal, reports = merge_panels(found, LEADS, num_samples, drop_contradictions=False)
 
     w_mm, h_mm = content.size_mm
     size = (int(np.ceil(h_mm * px_per_mm)), int(np.ceil(w_mm * px_per_mm)))

@@ -17,7 +17,14 @@ from helpers import ecg_like
 
 from digitizer.__main__ import main as digitize_main
 from digitizer.calibration import Pulse, row_time_axis
-from digitizer.confidence import CONFIDENCE_THRESHOLD, LeadReport, einthoven_agreement, merge_panels
+from digitizer.confidence import (
+    CONFIDENCE_THRESHOLD,
+    LeadReport,
+    einthoven_agreement,
+    finish_reports,
+    lead_confidence,
+    merge_panels,
+)
 from digitizer.layout import (
     Row,
     _agree_on_extent,
@@ -506,3 +513,85 @@ def test_a_bold_separator_bar_is_a_separator_and_a_qrs_is_not():
     qrs_top[96:103] = [90.0, 80.0, 72.0, 70.0, 74.0, 85.0, 95.0]  # a rising and falling R wave
     qrs = RowTrace(0.5 * (qrs_top + bottom), qrs_top, bottom, 2.0)
     assert _separator(qrs, 100.0, ppm) is None
+
+
+def _pulse_row(prob: np.ndarray, base: int, x0: int = 60, x1: int = 100) -> None:
+    """A 1 mV pulse (10 mm/mV) from ``x0`` to ``x1`` and a trace of bumps after it."""
+    top = base - int(10 * PPM)
+    prob[top : base + 1, x0 : x0 + 2] = 1.0  # rising stroke
+    prob[top : top + 2, x0:x1] = 1.0  # flat top
+    prob[top : base + 1, x1 - 2 : x1] = 1.0  # falling stroke
+    x = np.arange(x1, 860)
+    prob[(base - 8 * np.exp(-((((x - x1) % 150 - 75) / 6.0) ** 2))).astype(int), x] = 1.0
+
+
+def test_pulse_with_broken_and_slanted_strokes_is_found():
+    """A crease breaks the rising stroke twice and the falling stroke leans over two columns:
+    no column of the row's path holds a whole stroke, yet the pulse is found (bridged ink),
+    at its true height, and the row starts after it."""
+    h, w, base = 300, 900, 200
+    prob = np.zeros((h, w), np.float32)
+    _pulse_row(prob, base)
+    top = base - int(10 * PPM)
+    prob[top + 20 : top + 25, 60:62] = 0.0  # two breaks in the rising stroke
+    prob[top + 50 : top + 54, 60:62] = 0.0
+    prob[top : base + 1, 98:100] = 0.0  # the falling stroke, leaning: upper half one column
+    prob[top : top + 40, 97:99] = 1.0  # to the left of its lower half
+    prob[top + 40 : base + 1, 99:101] = 1.0
+    rows = build_rows(prob, PPM, np.array([float(base)]))
+    assert len(rows) == 1 and rows[0].pulse is not None, rows
+    p = rows[0].pulse
+    assert abs(p.height / (10 * PPM) - 1) < 0.05 and 95 <= p.edge <= 101
+    assert rows[0].x_start >= 95
+
+
+def test_a_mark_under_the_pulse_top_is_not_its_falling_stroke():
+    """A crease hangs 4.5 mm down from the middle of the pulse's top: the pulse still ends at
+    its own falling stroke, which reaches the foot."""
+    h, w, base = 300, 900, 200
+    prob = np.zeros((h, w), np.float32)
+    _pulse_row(prob, base)
+    top = base - int(10 * PPM)
+    prob[top : top + int(4.5 * PPM), 78:81] = 1.0  # the mark
+    rows = build_rows(prob, PPM, np.array([float(base)]))
+    assert len(rows) == 1 and rows[0].pulse is not None
+    assert rows[0].pulse.edge >= 97 and rows[0].x_start >= 95
+
+
+def test_a_moment_where_the_limb_leads_contradict_each_other_is_left_out():
+    """A pulse stroke read into lead II for 20 ms: those samples of I, II and III are left
+    out (NaN) and the trio keeps its full physics factor; a lead read at the wrong time all
+    along still loses it."""
+    signal = _limb_leads_from_i_ii(ecg_like(1, seed=5))[0].astype(np.float64)
+    spiked = signal.copy()
+    spiked[1, 100:110] -= 2.5
+    reports = [LeadReport(name, row=0, coverage=1.0, calibration="pulse", timing="length",
+                          layout="standard", amplitude="ok") for name in LEADS]  # fmt: skip
+    finish_reports(spiked, reports, LEADS)
+    assert np.isnan(spiked[:3, 100:110]).all() and np.isfinite(spiked[3:, 100:110]).all()
+    assert np.isfinite(spiked[:3]).mean() > 0.95
+    assert reports[1].physics == 1.0 and reports[1].confidence > 0.9
+    broken = signal.copy()
+    broken[2] = np.roll(broken[2], 150)
+    reports = [replace(r, physics=1.0) for r in reports]
+    finish_reports(broken, reports, LEADS)
+    assert reports[2].physics < 0.6
+
+
+def test_a_row_longer_than_the_grid_allows_is_doubtful():
+    """A row 11.7 s long at the grid's scale (a pulse at its end and grid lines beyond it
+    followed as trace): which end holds the extra ink is not known, so a lead read from it on
+    the grid's gain falls under the confidence threshold; a row 0.5 s short (cut by the image
+    border) keeps the grid's timing factor."""
+    pen = Pen(reach=1.0, width=2.0)
+    row = _flat_row(100.0, width=1400)
+    row.x_start, row.x_end = 50, 50 + 1170
+    axis, note = row_time_axis(row, pen, 1400, 100.0, 10.0, 100.0)
+    assert note is not None and axis.ratio == pytest.approx(1.17, abs=0.01)
+    row.x_end = 50 + 950
+    short, note = row_time_axis(row, pen, 1400, 100.0, 10.0, 100.0)
+    assert note is not None and short.ratio < 1.0
+    lead = LeadReport("I", row=0, coverage=1.0, calibration="grid", layout="standard",
+                      amplitude="ok")  # fmt: skip
+    assert lead_confidence(replace(lead, timing="long")) < CONFIDENCE_THRESHOLD
+    assert lead_confidence(replace(lead, timing="grid")) >= CONFIDENCE_THRESHOLD
