@@ -98,8 +98,7 @@ def find_pulse_at(trace: RowTrace, x_lo: int, x_hi: int, ppm: float, side: str =
     n = min(len(top), first[0] + int(round((PULSE_LEAD_IN_MM + PULSE_TOP_MM[1] + 2) * ppm)))
     top, bot = top[:n], bot[:n]
     span = np.where(np.isfinite(top), bot - top, 0.0)
-    tall = span >= 0.75 * PULSE_GAINS_MM[0] * ppm
-    strokes = true_runs(tall)
+    strokes = tall_strokes(top, bot, ppm)
     if len(strokes) < 2 or strokes[0][0] - first[0] > PULSE_LEAD_IN_MM * ppm:
         return None
     r0, r1 = strokes[0]
@@ -154,6 +153,14 @@ def runs_on(beyond: np.ndarray, ppm: float) -> tuple[bool, int | None]:
     gaps = [a for a, b in true_runs(~after) if b - a + 1 >= max(2.0, JOIN_GAP_MM * ppm)]
     joined = bool(after.any()) and not (gaps and gaps[0] <= FOOT_MAX_MM * ppm)
     return joined, (int(gaps[0]) if gaps else None)
+
+
+def tall_strokes(top: np.ndarray, bottom: np.ndarray, ppm: float) -> list[tuple[int, int]]:
+    """Column runs ``[(first, last)]`` where a row's path ``top``/``bottom`` ``[N]`` (NaN where
+    none) spans at least 3/4 of a pulse at the lowest gain: a pulse's vertical strokes (or a
+    QRS's)."""
+    span = np.nan_to_num(bottom - top, nan=0.0)
+    return true_runs(span >= 0.75 * PULSE_GAINS_MM[0] * ppm)
 
 
 def _stroke_columns(top: np.ndarray, bot: np.ndarray, c0: int, c1: int, reach: float

@@ -23,8 +23,8 @@ from scipy.signal import find_peaks
 
 from ecgsynth.layout import LAYOUTS, LEADS
 
-from .calibration import PULSE_GAINS_MM, Pulse, find_pulse_at, runs_on, trace_after_pulse
-from .vectorize import RowTrace, track_row, true_runs
+from .calibration import Pulse, find_pulse_at, runs_on, tall_strokes, trace_after_pulse
+from .vectorize import RowTrace, track_row
 
 MIN_ROW_SPACING_MM = 8.0
 TRACE_MIN_WIDTH_MM = 12.0  # connected components narrower than this are text, not traces
@@ -221,8 +221,7 @@ def build_rows(prob: np.ndarray, ppm: float, baselines: np.ndarray) -> list[Row]
         # and just before (after) each tall stroke within reach: a pulse that a scribble, a
         # stain's edge or the page border runs into without a gap (if what runs into it is
         # not the trace itself)
-        span = np.nan_to_num(trace.bottom - trace.top, nan=0.0)
-        tall = true_runs(span >= 0.75 * PULSE_GAINS_MM[0] * ppm)
+        tall = tall_strokes(trace.top, trace.bottom, ppm)
         ends += [(int(a) - 1, "start", True) for a, _ in tall if first < a < first + reach]
         ends += [(int(b) + 1, "end", True) for _, b in tall[::-1] if last - reach < b < last]
         pulse = None
@@ -291,8 +290,7 @@ def _pulse_in_bridged_ink(prob: np.ndarray, baseline: float, first: int, last: i
         cols = np.flatnonzero(np.isfinite(trace.y))
         if len(cols) < 3:
             continue
-        span = np.nan_to_num(trace.bottom - trace.top, nan=0.0)
-        tall = true_runs(span >= 0.75 * PULSE_GAINS_MM[0] * ppm)
+        tall = tall_strokes(trace.top, trace.bottom, ppm)
         if side == "start":
             starts = [(int(cols[0]), x1 - x0 - 1)] + [(int(a) - 1, x1 - x0 - 1) for a, _ in tall]
         else:
