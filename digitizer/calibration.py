@@ -6,13 +6,14 @@ Everything here is measured on the page; nothing assumes how a particular printe
   a flat top 0.06-0.3 s long, a vertical stroke down. Printers put it at the start of a row, at
   its end, on some rows only or nowhere; some leave a gap between it and the trace, others run
   the trace straight out of its trailing edge (ECG-Image-Kit, the Challenge 2024 pages). Its
-  foot is 0 mV and its height is the gain; the edge it shares with the trace, when it does, is
-  the time of the trace's first (or last) sample.
+  foot is 0 mV and its height is the gain; the edge it shares with the trace, when it does,
+  places the trace's first (or last) sample: :data:`JOINED_LEAD_S` inside the stroke's centre,
+  which :func:`refine_pulses` measures to a tenth of a pixel.
 - **Time axis** (:func:`row_time_axis`). A row shows ``page_seconds`` of signal (10 s on
   standard printouts) from its first to its last sample. Where each end lies comes from the
   trace itself: a free trace end overshoots its sample by the pen's half width, the same at
-  both ends, so the midpoint of two free ends is exact; an end joined to a pulse edge is exact
-  at the edge. Two free ends further apart or closer than the pen explains (ink lost under a
+  both ends, so the midpoint of two free ends is exact; an end joined to a pulse is placed by
+  its edge. Two free ends further apart or closer than the pen explains (ink lost under a
   grid line as dark as the trace) give way to the end beside the row's pulse. The scale is
   the grid's at the nominal paper speed (measured over the whole page); the row's length says
   whether it shows ``page_seconds`` (else it is another duration, or cut off by the image
@@ -36,6 +37,12 @@ PULSE_GAIN_TOL = 0.12  # relative tolerance on the pulse height
 PULSE_TOP_MM = (1.2, 11.0)  # flat top: 0.06-0.3 s at 25 mm/s, up to 0.2 s at 50 mm/s
 PULSE_LEAD_IN_MM = 4.0  # the rising stroke sits this close to the row's end (feet, if any)
 JOIN_GAP_MM = 0.25  # a break this long (2 px at least) after the pulse separates it from the trace
+# a trace joined to its pulse starts this long before the centre of the pulse's falling stroke:
+# ECG-Image-Kit (the Challenge 2024 pages) draws the pulse as a polyline at the record's rate
+# that steps down between its samples 101 and 102 (from 0), and the trace from sample 100: 1.5
+# samples at 500 Hz, 0.6 px at 200 dpi (on its pages the trace read 3 ms early without it)
+JOINED_LEAD_S = 0.003
+EDGE_MOVE_PX = 1.5  # a stroke centre further than this from the tracked edge is not the edge
 FOOT_MAX_MM = 2.5  # the flat foot after a pulse's last stroke is at most this long
 TIME_TOL = 0.03  # row length vs grid at the nominal speed: agree within this -> use the length
 PLACE_TOL = 0.005  # ... within this, both free ends place the row; beyond, the pulse's side
@@ -49,9 +56,10 @@ class Pulse:
         x0, x1: first and last column of its ink (feet included).
         foot, top: y (px) of 0 mV and of 1 mV (stroke centres).
         side: ``"start"`` (left of the row's trace) or ``"end"`` (right of it).
-        edge: x (px) of its vertical stroke that faces the trace.
-        joined: the trace runs straight out of (or into) that edge, so the edge is the time of
-            the trace's first (last) sample.
+        edge: x (px) of its vertical stroke that faces the trace (after
+            :func:`refine_pulses`: its centre, or where a joined trace's first/last sample is).
+        joined: the trace runs straight out of (or into) that edge, so the edge places the
+            trace's first (last) sample.
     """
 
     x0: int
@@ -230,15 +238,22 @@ def find_pulses_in_ink(rows: list, image: np.ndarray, ppm: float) -> None:
             break
 
 
-def refine_pulses(rows: list, image: np.ndarray, pen: Pen) -> None:
-    """Re-measure each row's pulse foot (0 mV) and top (1 mV) to a fraction of a pixel from the
-    anti-aliased ink of the rectified image ``[H, W, 3]``: the darkness-weighted centre of the
-    flat strokes, column by column, median over the stroke. A binary mask only tells these
-    levels to the pixel, and half a pixel of baseline is a visible offset on a small lead.
-    The feet are whatever flat ink lies outside the two vertical strokes (none on pages whose
-    trace leaves the pulse straight from its edge: the foot then stays as tracked)."""
+def refine_pulses(rows: list, image: np.ndarray, pen: Pen, px_per_s: float = float("nan")
+                  ) -> None:  # fmt: skip
+    """Re-measure each row's pulse foot (0 mV), top (1 mV) and edge to a fraction of a pixel
+    from the anti-aliased ink of the rectified image ``[H, W, 3]``. A binary mask only tells
+    them to the pixel: half a pixel of baseline is a visible offset on a small lead, and half a
+    pixel of time (1.3 ms at 200 dpi) costs several dB on a sharp QRS.
+
+    Foot and top: the darkness-weighted centre of the flat strokes, column by column, median
+    over the stroke. The feet are whatever flat ink lies outside the two vertical strokes (none
+    on pages whose trace leaves the pulse straight from its edge: the foot then stays as
+    tracked). Edge: the darkness-weighted centre of the stroke facing the trace, row by row over
+    its middle half, median. A trace joined to the pulse starts :data:`JOINED_LEAD_S` before
+    that stroke (``px_per_s``: the grid's scale at the nominal speed; NaN leaves it there)."""
     half = 0.5 * pen.width + 1.5
     edge = int(np.ceil(pen.reach)) + 1  # columns next to the vertical strokes are not flat
+    bright = image.max(axis=2)  # ink is dark in every channel
     for row in rows:
         p = row.pulse
         if p is None:
@@ -248,27 +263,67 @@ def refine_pulses(rows: list, image: np.ndarray, pen: Pen) -> None:
             continue
         foot_cols = np.r_[p.x0 : r0 - edge + 1, f1 + edge : p.x1 + 1]
         top_cols = np.arange(r1 + 2 * edge, f0 - 2 * edge + 1)
-        top = _stroke_level(image, top_cols, p.top, half)
+        top = _stroke_level(bright, top_cols, p.top, half)
         if np.isfinite(top) and abs(top - p.top) < 1.5:
             p.top = top
         if len(foot_cols) >= 2:
-            foot = _stroke_level(image, foot_cols, p.foot, half)
+            foot = _stroke_level(bright, foot_cols, p.foot, half)
             if np.isfinite(foot) and abs(foot - p.foot) < 1.5:
                 p.foot = foot
+        x = _stroke_centre(bright, p.strokes[1] if p.side == "start" else p.strokes[0],
+                           p.top, p.foot)  # fmt: skip
+        if np.isfinite(x) and abs(x - p.edge) <= EDGE_MOVE_PX:
+            p.edge = x
+        if p.joined and np.isfinite(px_per_s):
+            p.edge += (-1.0 if p.side == "start" else 1.0) * JOINED_LEAD_S * px_per_s
 
 
-def _stroke_level(image: np.ndarray, cols: np.ndarray, y: float, half: float) -> float:
+def _stroke_centre(bright: np.ndarray, stroke: tuple[int, int], top: float, foot: float
+                   ) -> float:  # fmt: skip
+    """Darkness-weighted x of a vertical stroke spanning columns ``stroke`` between ``top`` and
+    ``foot`` (px): median over the rows of its middle half; NaN if not measurable. In each row
+    only the stroke's own run of ink counts (a trace leaving the pulse steeply can run beside
+    it), and rows where that run is wider than most (the trace touching it) are left out."""
+    h, w = bright.shape
+    c0, c1 = stroke[0] - 3, stroke[1] + 4
+    y0, y1 = int(np.ceil(top + 0.25 * (foot - top))), int(np.floor(foot - 0.25 * (foot - top)))
+    if c0 - 4 < 0 or c1 + 4 > w or y1 - y0 < 2 or y0 < 0 or y1 >= h:
+        return float("nan")
+    block = bright[y0 : y1 + 1, c0 - 4 : c1 + 4]
+    paper = float(np.percentile(block, 95))
+    dark = np.clip(1.0 - block / max(paper, 1e-3), 0.0, 1.0)
+    bg = np.median(np.c_[dark[:, :3], dark[:, -3:]], axis=1, keepdims=True)
+    ink = np.clip(dark[:, 4:-4] - bg, 0.0, None)
+    middle = int(round(0.5 * (stroke[0] + stroke[1]))) - c0
+    centres, widths = [], []
+    for row in ink:
+        inked = row > 0.3 * row.max() if row.max() > 0.2 else np.zeros_like(row, bool)
+        if not inked[middle]:
+            continue
+        a = middle - int(np.argmin(inked[middle::-1])) if not inked[: middle + 1].all() else 0
+        b = middle + int(np.argmin(inked[middle:])) if not inked[middle:].all() else len(row)
+        run = slice(max(0, a), min(len(row), b + 1))  # the run with its anti-aliased tails
+        mass = row[run].sum()
+        centres.append(float((row[run] * np.arange(c0, c1)[run]).sum() / mass))
+        widths.append(b - a)
+    if len(centres) < 2:
+        return float("nan")
+    widths = np.asarray(widths)
+    keep = widths <= np.median(widths) + 1
+    return float(np.median(np.asarray(centres)[keep]))
+
+
+def _stroke_level(bright: np.ndarray, cols: np.ndarray, y: float, half: float) -> float:
     """Median over ``cols`` of the darkness-weighted row centre of a horizontal stroke near
-    ``y`` (rows within ``half`` px)."""
-    h, w = image.shape[:2]
+    ``y`` (rows within ``half`` px) of the image's brightest channel ``[H, W]``."""
+    h, w = bright.shape
     cols = cols[(cols >= 0) & (cols < w)]
     r0, r1 = int(np.floor(y - half)), int(np.ceil(y + half))
     if len(cols) == 0 or r0 < 0 or r1 >= h:
         return float("nan")
     rows = np.arange(r0, r1 + 1)
-    bright = image[r0 : r1 + 1][:, cols].max(axis=2)  # ink is dark in every channel
-    paper = float(np.percentile(image[max(0, r0 - 8) : r1 + 9][:, cols].max(axis=2), 95))
-    dark = np.clip(1.0 - bright / max(paper, 1e-3), 0.0, 1.0)
+    paper = float(np.percentile(bright[max(0, r0 - 8) : r1 + 9][:, cols], 95))
+    dark = np.clip(1.0 - bright[r0 : r1 + 1][:, cols] / max(paper, 1e-3), 0.0, 1.0)
     mass = dark.sum(axis=0)
     ok = mass > 0.5
     if not ok.any():
@@ -317,8 +372,8 @@ class TimeAxis:
 def row_ends(row, pen: Pen, width: int) -> tuple[float, float, bool, bool]:
     """x of the row's first and last sample, and whether each end is trustworthy.
 
-    A free end overshoots by the pen's half width; an end joined to a pulse edge is exact; an
-    end at the image border may be cut off (not trusted)."""
+    A free end overshoots by the pen's half width; an end joined to a pulse is placed by its
+    edge; an end at the image border may be cut off (not trusted)."""
     over = max(0.0, 0.5 * pen.width - 0.5)
     p = row.pulse
     if p is not None and p.joined and p.side == "start":

@@ -9,7 +9,8 @@ factor          values
 coverage        fraction of the lead's time window where the row's trace was followed, less
                 the samples left out as contradicted (:func:`einthoven_junk`)
 calibration     1 the row's own pulse, 0.9 another row's pulse or the grid at the nominal
-                gain, 0.5 no grid either (page size assumed)
+                gain, 0.8 no grid but the rows' length agrees with the page's size, 0.5
+                no grid either (page size assumed)
 timing          1 the row's length agrees with the grid (or a pulse edge places it, or each
                 panel, set apart from the others, has its own two ends at the grid's scale),
                 0.75 the row is not ``page_seconds`` long and the grid placed it, 0.5
@@ -42,7 +43,8 @@ CONFIDENCE_THRESHOLD = 0.5
 
 # grid 0.9: on ecgsynth's pages in random conventions (scripts/calibrate_confidence.py), leads
 # of a standard layout calibrated on the grid score 9-11 dB on average (80 % above 0 dB)
-CALIBRATION = {"pulse": 1.0, "page-pulse": 0.9, "grid": 0.9, "page-size": 0.5}
+# row-length 0.8: no grid, but the rows' length and the page's size give one scale
+CALIBRATION = {"pulse": 1.0, "page-pulse": 0.9, "grid": 0.9, "row-length": 0.8, "page-size": 0.5}
 TIMING = {"length": 1.0, "pulse-edge": 1.0, "panels": 1.0, "grid": 0.75, "long": 0.5}
 LAYOUT = {"standard": 1.0, "near": 0.6, "closest": 0.5}
 FLAT_MV, HUGE_MV = 0.02, 12.0

@@ -198,6 +198,7 @@ def _panel_firsts(placed: list, px_per_s: float | None, pen: Pen, page_seconds: 
 
 SHARED_AXIS_MM = 1.5  # a short row placed this close to the rows that match takes their axis
 SHORT_ROW_PX = 1.5  # a row this much shorter than the grid says lost ink at one end
+ROW_SCALE_TOL = 0.03  # rows this close to page_seconds at the page size's scale confirm it
 PULSE_AXIS_MM = 4.0  # a row placed by its pulse, as the joined rows are, may move this far
 
 
@@ -337,7 +338,7 @@ class Digitizer:
         pen = estimate_pen([row.trace for row in layout.rows])
         if image is not None:
             find_pulses_in_ink(layout.rows, image, grid.px_per_mm)
-            refine_pulses(layout.rows, image, pen)
+            refine_pulses(layout.rows, image, pen, self.paper_speed * grid.px_per_mm_x)
         warnings += layout.notes
         # a residual tilt of a homography-rectified page (a densely dewarped page's grid is
         # straight by construction; measured there, the drift cost 0.4 dB on our heavy pages)
@@ -395,6 +396,8 @@ class Digitizer:
                   for row, leads in zip(layout.rows, layout.leads)]  # fmt: skip
         starts = _panel_firsts(placed, grid_px_per_s, pen, self.page_seconds, self.fs)
         _share_time_axis(layout.rows, placed, pen, width, grid.px_per_mm_x, self.fs)
+        scale, scale_ppm = ("grid", grid.px_per_mm_y) if grid.source == "grid" else (
+            self._row_length_scale(placed, grid, warnings))  # fmt: skip
         for r, (row, leads) in enumerate(zip(layout.rows, layout.leads)):
             if not leads:
                 continue
@@ -420,10 +423,7 @@ class Digitizer:
                 base, gain_px, calibration = row.pulse.foot, row.pulse.height, "pulse"
                 base -= float(np.polyval(tilt, 0.5 * (row.pulse.x0 + row.pulse.x1)))
             else:
-                calibration = (
-                    "page-pulse" if np.isfinite(page_gain_px) else
-                    "grid" if grid.source == "grid" else "page-size"
-                )  # fmt: skip
+                calibration = "page-pulse" if np.isfinite(page_gain_px) else scale
                 cols = (
                     np.arange(row.x_start, row.x_end + 1) if spans is None else
                     np.concatenate([np.arange(a, b + 1) for a, b, _ in spans])
@@ -431,9 +431,7 @@ class Digitizer:
                 # the mode of the trace as printed: a histogram's mode can jump between two
                 # near-equal peaks under a 0.05 px tilt, so the tilt is not taken out before it
                 base = isoelectric_level(row.trace.y[cols]) - float(np.mean(np.polyval(tilt, cols)))
-                gain_px = (
-                    page_gain_px if np.isfinite(page_gain_px) else self.gain * grid.px_per_mm_y
-                )
+                gain_px = page_gain_px if np.isfinite(page_gain_px) else self.gain * scale_ppm
             # panel c shows t in [c, c + 1) * seconds / k; its centre line is fitted on the
             # columns that see none of the neighbouring panels' traces
             cuts = np.interp(np.arange(1, k) * seconds / k, t, x)  # x of the panel boundaries
@@ -472,6 +470,25 @@ class Digitizer:
                 )  # fmt: skip
                 found[lead].append((seconds / k, values, report))
         return merge_panels(found, LEADS, n)
+
+    def _row_length_scale(self, placed: list, grid: GridEstimate, warnings: list[str]
+                          ) -> tuple[str, float]:  # fmt: skip
+        """Without a grid, the scale assumed from the page's size, and how far to trust it:
+        the rows (each ``page_seconds`` long, placed by their own length) measure the paper's
+        scale too; where their median agrees with the page size's within
+        :data:`ROW_SCALE_TOL`, it is known twice over (``"row-length"``, at the rows' scale:
+        paper is as many mm/mV as mm/s apart), else only assumed (``"page-size"``)."""
+        lengths = [axis.px_per_s for axis, _, _ in placed if axis.source == "length"]
+        if not lengths:
+            return "page-size", grid.px_per_mm_y
+        ppm = float(np.median(lengths)) / self.paper_speed
+        if abs(ppm / grid.px_per_mm_x - 1.0) > ROW_SCALE_TOL:
+            return "page-size", grid.px_per_mm_y
+        warnings.append(
+            f"no grid: the rows' length gives {ppm:.2f} px/mm (the page's size "
+            f"{grid.px_per_mm_x:.2f})"
+        )
+        return "row-length", ppm
 
     def _place_row(self, row: Row, k: int, pen: Pen, width: int, grid_px_per_s: float | None,
                    ppm: float) -> tuple[TimeAxis, str | None, list | None]:  # fmt: skip

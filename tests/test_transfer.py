@@ -595,3 +595,50 @@ def test_a_row_longer_than_the_grid_allows_is_doubtful():
                       amplitude="ok")  # fmt: skip
     assert lead_confidence(replace(lead, timing="long")) < CONFIDENCE_THRESHOLD
     assert lead_confidence(replace(lead, timing="grid")) >= CONFIDENCE_THRESHOLD
+
+
+def _eik_like_row(x_gap: float, fs: float = 500.0, px_per_s: float = 200.0,
+                  pulse_w: float = 3.0, trace_w: float = 2.0) -> tuple:  # fmt: skip
+    """An anti-aliased row as ECG-Image-Kit prints it, at a fractional start ``x_gap`` (px): a
+    pulse polyline sampled at ``fs`` (0 mV for 2 samples, 1 mV for 100, 0 mV for 2), drawn
+    ``pulse_w`` wide, and the trace straight out of it from the pulse's sample 100. Returns
+    ``(image [H, W, 3], ink map [H, W], baseline y, x of the trace's first sample)``."""
+    import cv2
+
+    h, w, base, ss = 300, 1200, 200.0, 8  # drawn 8x finer, then averaged: exact coverage
+    step = px_per_s / fs
+    fine = np.ones((h * ss, w * ss), np.uint8) * 255
+    levels = np.r_[0.0, 0.0, np.ones(100), 0.0, 0.0]
+    pulse = np.c_[x_gap + step * np.arange(len(levels)), base - levels * 10 * PPM]
+    t = np.arange(int(2.5 * fs)) / fs
+    trace_mv = 0.4 * np.sin(2 * np.pi * 1.3 * t) + 1.2 * np.exp(-((((t % 0.8) - 0.4) / 0.012) ** 2))
+    x_first = x_gap + 100 * step
+    trace = np.c_[x_first + step * np.arange(len(t)), base - trace_mv * 10 * PPM]
+    for pts, width in ((pulse, pulse_w), (trace, trace_w)):
+        fixed = np.round((pts + 0.5) * ss - 0.5).astype(np.int32)[None]  # pixel centres
+        cv2.polylines(fine, fixed, False, 25, round(width * ss))
+    grey = cv2.resize(fine, (w, h), interpolation=cv2.INTER_AREA) / 255.0
+    img = np.repeat(grey[..., None], 3, axis=2).astype(np.float32)
+    ink = (grey < 0.6).astype(np.float32)
+    return img, ink, base, x_first
+
+
+@pytest.mark.parametrize("x_gap", [100.0, 100.3, 100.6])
+def test_a_trace_joined_to_its_pulse_starts_where_eik_draws_it(x_gap):
+    """ECG-Image-Kit runs the trace out of the pulse from 1.5 samples before the pulse's
+    falling stroke (3 ms at 500 Hz). The stroke is measured to a tenth of a pixel on the
+    anti-aliased ink, wherever it falls between pixel columns, and the row's first sample is
+    placed within 0.15 px (0.75 ms); the whole pixels of the ink map alone place it 0.6 px
+    or more off."""
+    from digitizer.calibration import refine_pulses
+    from digitizer.vectorize import estimate_pen
+
+    px_per_s = 200.0
+    img, ink, base, x_first = _eik_like_row(x_gap, px_per_s=px_per_s)
+    rows = build_rows(ink, PPM, np.array([base]))
+    assert len(rows) == 1 and rows[0].pulse is not None and rows[0].pulse.joined
+    pen = estimate_pen([rows[0].trace])
+    refine_pulses(rows, img, pen, px_per_s)
+    axis, note = row_time_axis(rows[0], pen, img.shape[1], px_per_s, 2.5, 500.0)
+    assert note is None and axis.anchor == "start"
+    assert abs(axis.x0 - x_first) < 0.15, (axis.x0, x_first)
