@@ -3,6 +3,8 @@
     python scripts/eval_digitizer.py grid --num 200        # px/mm and rotation accuracy
     python scripts/eval_digitizer.py gtmask --num 8        # ground-truth mask -> SNR per layout
     python scripts/eval_digitizer.py gtmask --lowpass 40   # ... records through a 40 Hz filter
+    python scripts/eval_digitizer.py gtmask --heldout --preset heavy --num 3 --seed 2024
+                                                           # ... evaluate.py's heavy test pages
     python scripts/eval_digitizer.py segmenter --num 4     # ink segmenter (or --checkpoint)
                                                            # on held-out LUDB pages
     python scripts/eval_digitizer.py speed --num 5         # s/page at 200 dpi, without the model
@@ -120,8 +122,12 @@ def eval_grid(num: int, seed: int) -> dict:
 
 
 def eval_gtmask(num: int, seed: int, dpi: float = 200.0,
-                display_filter_hz: float | None = None) -> dict:  # fmt: skip
-    """Ground-truth trace masks of clean pages (isolates grid/layout/vectorisation).
+                display_filter_hz: float | None = None, preset: str = "clean",
+                heldout: bool = False) -> dict:  # fmt: skip
+    """Ground-truth trace masks of ``preset`` pages (isolates grid/layout/vectorisation from
+    the segmenter: what any segmenter, the U-Net included, can reach with this reader).
+    ``heldout``: the held-out LUDB records, as ``evaluate.py``'s test set (``--seed 2024
+    --num 3`` gives its pages), instead of the training source.
 
     With ``display_filter_hz`` the records are printed through a cart's display filter of that
     many Hz (:class:`~ecgsynth.sources.LowpassSource`), and the truth is the filtered signal:
@@ -132,12 +138,12 @@ def eval_gtmask(num: int, seed: int, dpi: float = 200.0,
     mask places the trace start only to the pixel).
     """
     dig = Digitizer(checkpoint="ink")
-    source = default_source()
+    source = heldout_source() if heldout else default_source()
     if display_filter_hz:
         source = LowpassSource(source, display_filter_hz)
     out = {}
     for layout in LAYOUTS:
-        ps = ECGPageSet(num, source, layout=layout, preset="clean", dpi=dpi, seed=seed)
+        ps = ECGPageSet(num, source, layout=layout, preset=preset, dpi=dpi, seed=seed)
         cols: dict[str, list[float]] = {"snr_db": [], "aligned_snr_db": [], "nyquist": [],
                                         "shift_0.1px": []}  # fmt: skip
         ok = 0
@@ -153,7 +159,8 @@ def eval_gtmask(num: int, seed: int, dpi: float = 200.0,
             cols["shift_0.1px"].append(sh)
         out[layout] = {k: float(np.mean(v)) for k, v in cols.items()} | {"layout_correct": ok / num}
     filt = f", records through a {display_filter_hz:g} Hz filter" if display_filter_hz else ""
-    _table(f"ground-truth mask, clean {dpi:g} dpi{filt}", out)
+    held = ", held-out LUDB" if heldout else ""
+    _table(f"ground-truth mask, {preset} {dpi:g} dpi{filt}{held}", out)
     return out
 
 
@@ -575,6 +582,12 @@ def main() -> None:
         default=None,
         help="gtmask task: print the records through a display filter of this many Hz",
     )
+    p.add_argument("--preset", default="clean", help="gtmask task: distortion preset")
+    p.add_argument(
+        "--heldout",
+        action="store_true",
+        help="gtmask task: held-out LUDB records (evaluate.py's test set with --seed 2024 --num 3)",
+    )
     p.add_argument("--log", type=Path, default=Path(__file__).with_name("eval_digitizer.jsonl"))
     a = p.parse_args()
     torch.set_grad_enabled(False)
@@ -583,7 +596,7 @@ def main() -> None:
     if a.task == "grid":
         res = eval_grid(num, a.seed)
     elif a.task == "gtmask":
-        res = eval_gtmask(num, a.seed, a.dpi, a.lowpass)
+        res = eval_gtmask(num, a.seed, a.dpi, a.lowpass, a.preset, a.heldout)
     elif a.task == "segmenter":
         res = eval_segmenter(num, a.seed, a.checkpoint or "ink")
     elif a.task == "foreign":
@@ -594,7 +607,7 @@ def main() -> None:
     else:
         res = eval_speed(num, a.seed, a.checkpoint)
     line = {"task": a.task, "num": num, "seed": a.seed, "checkpoint": a.checkpoint,
-            "dpi": a.dpi, "lowpass": a.lowpass,
+            "dpi": a.dpi, "lowpass": a.lowpass, "preset": a.preset, "heldout": a.heldout,
             "host": platform.node(), "torch": torch.__version__, "result": res,
             "time": time.strftime("%Y-%m-%dT%H:%M:%S")}  # fmt: skip
     with a.log.open("a") as f:

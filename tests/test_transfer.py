@@ -642,3 +642,32 @@ def test_a_trace_joined_to_its_pulse_starts_where_eik_draws_it(x_gap):
     axis, note = row_time_axis(rows[0], pen, img.shape[1], px_per_s, 2.5, 500.0)
     assert note is None and axis.anchor == "start"
     assert abs(axis.x0 - x_first) < 0.15, (axis.x0, x_first)
+
+
+def _gridless_page(width: int, ppm: float = 200 / 25.4) -> np.ndarray:
+    """A white page ``[1700, width, 3]`` uint8 without grid or pulse: four 10-s rows of a 3x4
+    page (lead II as the rhythm strip) drawn at ``ppm`` px/mm, 25 mm/s, 10 mm/mV."""
+    import cv2
+
+    img = np.full((1700, width, 3), 255, np.uint8)
+    sig = ecg_like(1, seed=4)[0]
+    t = np.arange(sig.shape[1]) / 500.0
+    x = 100 + t * 25 * ppm
+    for r, lead in enumerate((0, 1, 2, 1)):
+        y = 450 + 300 * r - sig[lead] * 10 * ppm
+        cv2.polylines(img, [np.round(np.c_[x, y] * 4).astype(np.int32)], False, (20, 20, 20), 2,
+                      cv2.LINE_AA, shift=2)  # fmt: skip
+    return img
+
+
+def test_rows_confirm_the_scale_of_a_page_without_grid(reader):
+    """No grid, no pulse: a full letter page's size gives the scale, and four rows each 10 s
+    long at it confirm it (calibration ``row-length``, trusted more than the size alone); the
+    same rows on a wider image (a page size 15 % off) leave it assumed (``page-size``)."""
+    full = reader.digitize(_gridless_page(2200))
+    assert full.grid.source == "page-size" and full.layout == "3x4"
+    assert {r.calibration for r in full.leads if r.written or r.coverage > 0} == {"row-length"}
+    wide = reader.digitize(_gridless_page(2530))
+    assert {r.calibration for r in wide.leads if r.coverage > 0} == {"page-size"}
+    wide_conf = {r.name: r.confidence for r in wide.leads}
+    assert all(r.confidence > wide_conf[r.name] for r in full.leads if r.coverage > 0)
