@@ -476,8 +476,9 @@ class Digitizer:
         """Without a grid, the scale assumed from the page's size, and how far to trust it:
         the rows (each ``page_seconds`` long, placed by their own length) measure the paper's
         scale too; where their median agrees with the page size's within
-        :data:`ROW_SCALE_TOL`, it is known twice over (``"row-length"``, at the rows' scale:
-        paper is as many mm/mV as mm/s apart), else only assumed (``"page-size"``)."""
+        :data:`ROW_SCALE_TOL`, it is known twice over (``"row-length"``: the gain is taken at
+        the rows' scale, paper being as fine across as along), else only assumed
+        (``"page-size"``). Returns the calibration's name and px/mm for the gain."""
         lengths = [axis.px_per_s for axis, _, _ in placed if axis.source == "length"]
         if not lengths:
             return "page-size", grid.px_per_mm_y
