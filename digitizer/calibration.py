@@ -7,8 +7,8 @@ Everything here is measured on the page; nothing assumes how a particular printe
   its end, on some rows only or nowhere; some leave a gap between it and the trace, others run
   the trace straight out of its trailing edge (ECG-Image-Kit, the Challenge 2024 pages). Its
   foot is 0 mV and its height is the gain; the edge it shares with the trace, when it does,
-  places the trace's first (or last) sample: :data:`JOINED_LEAD_S` inside the stroke's centre,
-  which :func:`refine_pulses` measures to a tenth of a pixel.
+  places the trace's first (or last) sample: :data:`JOINED_LEAD_S` inside the stroke's centre
+  (:func:`row_ends`), which :func:`refine_pulses` measures to a tenth of a pixel.
 - **Time axis** (:func:`row_time_axis`). A row shows ``page_seconds`` of signal (10 s on
   standard printouts) from its first to its last sample. Where each end lies comes from the
   trace itself: a free trace end overshoots its sample by the pen's half width, the same at
@@ -56,10 +56,10 @@ class Pulse:
         x0, x1: first and last column of its ink (feet included).
         foot, top: y (px) of 0 mV and of 1 mV (stroke centres).
         side: ``"start"`` (left of the row's trace) or ``"end"`` (right of it).
-        edge: x (px) of its vertical stroke that faces the trace (after
-            :func:`refine_pulses`: its centre, or where a joined trace's first/last sample is).
+        edge: x (px) of its vertical stroke that faces the trace (its centre, to a tenth of a
+            pixel after :func:`refine_pulses`).
         joined: the trace runs straight out of (or into) that edge, so the edge places the
-            trace's first (last) sample.
+            trace's first (last) sample (:func:`row_ends`).
     """
 
     x0: int
@@ -238,8 +238,7 @@ def find_pulses_in_ink(rows: list, image: np.ndarray, ppm: float) -> None:
             break
 
 
-def refine_pulses(rows: list, image: np.ndarray, pen: Pen, px_per_s: float = float("nan")
-                  ) -> None:  # fmt: skip
+def refine_pulses(rows: list, image: np.ndarray, pen: Pen) -> None:
     """Re-measure each row's pulse foot (0 mV), top (1 mV) and edge to a fraction of a pixel
     from the anti-aliased ink of the rectified image ``[H, W, 3]``. A binary mask only tells
     them to the pixel: half a pixel of baseline is a visible offset on a small lead, and half a
@@ -249,8 +248,7 @@ def refine_pulses(rows: list, image: np.ndarray, pen: Pen, px_per_s: float = flo
     over the stroke. The feet are whatever flat ink lies outside the two vertical strokes (none
     on pages whose trace leaves the pulse straight from its edge: the foot then stays as
     tracked). Edge: the darkness-weighted centre of the stroke facing the trace, row by row over
-    its middle half, median. A trace joined to the pulse starts :data:`JOINED_LEAD_S` before
-    that stroke (``px_per_s``: the grid's scale at the nominal speed; NaN leaves it there)."""
+    its middle half, median."""
     half = 0.5 * pen.width + 1.5
     edge = int(np.ceil(pen.reach)) + 1  # columns next to the vertical strokes are not flat
     bright = image.max(axis=2)  # ink is dark in every channel
@@ -274,8 +272,6 @@ def refine_pulses(rows: list, image: np.ndarray, pen: Pen, px_per_s: float = flo
                            p.top, p.foot)  # fmt: skip
         if np.isfinite(x) and abs(x - p.edge) <= EDGE_MOVE_PX:
             p.edge = x
-        if p.joined and np.isfinite(px_per_s):
-            p.edge += (-1.0 if p.side == "start" else 1.0) * JOINED_LEAD_S * px_per_s
 
 
 def _stroke_centre(bright: np.ndarray, stroke: tuple[int, int], top: float, foot: float
@@ -294,6 +290,7 @@ def _stroke_centre(bright: np.ndarray, stroke: tuple[int, int], top: float, foot
     dark = np.clip(1.0 - block / max(paper, 1e-3), 0.0, 1.0)
     bg = np.median(np.c_[dark[:, :3], dark[:, -3:]], axis=1, keepdims=True)
     ink = np.clip(dark[:, 4:-4] - bg, 0.0, None)
+    cols = np.arange(c0, c1)
     middle = int(round(0.5 * (stroke[0] + stroke[1]))) - c0
     centres, widths = [], []
     for row in ink:
@@ -304,7 +301,7 @@ def _stroke_centre(bright: np.ndarray, stroke: tuple[int, int], top: float, foot
         b = middle + int(np.argmin(inked[middle:])) if not inked[middle:].all() else len(row)
         run = slice(max(0, a), min(len(row), b + 1))  # the run with its anti-aliased tails
         mass = row[run].sum()
-        centres.append(float((row[run] * np.arange(c0, c1)[run]).sum() / mass))
+        centres.append(float((row[run] * cols[run]).sum() / mass))
         widths.append(b - a)
     if len(centres) < 2:
         return float("nan")
@@ -369,19 +366,22 @@ class TimeAxis:
         return self.x0 + t * self.px_per_s
 
 
-def row_ends(row, pen: Pen, width: int) -> tuple[float, float, bool, bool]:
+def row_ends(row, pen: Pen, width: int, px_per_s: float = 0.0
+             ) -> tuple[float, float, bool, bool]:  # fmt: skip
     """x of the row's first and last sample, and whether each end is trustworthy.
 
-    A free end overshoots by the pen's half width; an end joined to a pulse is placed by its
-    edge; an end at the image border may be cut off (not trusted)."""
+    A free end overshoots by the pen's half width; an end joined to a pulse lies
+    :data:`JOINED_LEAD_S` (at ``px_per_s``) inside its edge; an end at the image border may be
+    cut off (not trusted)."""
     over = max(0.0, 0.5 * pen.width - 0.5)
+    lead = JOINED_LEAD_S * px_per_s
     p = row.pulse
     if p is not None and p.joined and p.side == "start":
-        x_first = p.edge
+        x_first = p.edge - lead
     else:
         x_first = row.x_start + over
     if p is not None and p.joined and p.side == "end":
-        x_last = p.edge
+        x_last = p.edge + lead
     else:
         x_last = row.x_end - over
     margin = 2
@@ -400,8 +400,10 @@ def row_time_axis(row, pen: Pen, width: int, grid_px_per_s: float | None,
         page_seconds: time shown by one full row; ``fs``: the output rate (the last sample is
             drawn at ``page_seconds - 1 / fs``).
     """
-    x_first, x_last, ok_first, ok_last = row_ends(row, pen, width)
     drawn = page_seconds - 1.0 / fs
+    grid_ok = grid_px_per_s is not None and np.isfinite(grid_px_per_s)
+    scale = grid_px_per_s if grid_ok else (row.x_end - row.x_start) / drawn
+    x_first, x_last, ok_first, ok_last = row_ends(row, pen, width, scale)
     span = x_last - x_first
     length_px_per_s = span / drawn if span > 0 else float("nan")
     p = row.pulse
@@ -412,7 +414,7 @@ def row_time_axis(row, pen: Pen, width: int, grid_px_per_s: float | None,
         anchor = "end"  # cut at the left border
     elif ok_first and not ok_last:
         anchor = "start"
-    if grid_px_per_s is None or not np.isfinite(grid_px_per_s):
+    if not grid_ok:
         return TimeAxis(x_first, length_px_per_s, page_seconds, "length", "both"), None
     ratio = length_px_per_s / grid_px_per_s
     note = None

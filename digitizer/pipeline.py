@@ -338,7 +338,7 @@ class Digitizer:
         pen = estimate_pen([row.trace for row in layout.rows])
         if image is not None:
             find_pulses_in_ink(layout.rows, image, grid.px_per_mm)
-            refine_pulses(layout.rows, image, pen, self.paper_speed * grid.px_per_mm_x)
+            refine_pulses(layout.rows, image, pen)
         warnings += layout.notes
         # a residual tilt of a homography-rectified page (a densely dewarped page's grid is
         # straight by construction; measured there, the drift cost 0.4 dB on our heavy pages)

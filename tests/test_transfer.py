@@ -634,7 +634,7 @@ def test_a_trace_joined_to_its_pulse_starts_where_eik_draws_it(x_gap):
     rows = build_rows(ink, PPM, np.array([base]))
     assert len(rows) == 1 and rows[0].pulse is not None and rows[0].pulse.joined
     pen = estimate_pen([rows[0].trace])
-    refine_pulses(rows, img, pen, px_per_s)
+    refine_pulses(rows, img, pen)
     axis, note = row_time_axis(rows[0], pen, img.shape[1], px_per_s, 2.5, 500.0)
     assert note is None and axis.anchor == "start"
     assert abs(axis.x0 - x_first) < 0.15, (axis.x0, x_first)
