@@ -276,8 +276,11 @@ def estimate_pen(traces: Sequence[RowTrace], max_reach: float = 8.0) -> Pen:
     ``bottom(c) - top(c + 2h) = lw`` along a falling one). The shift ``2h`` that makes that
     difference most constant gives the reach, the difference the width; a round nib reaches as
     far sideways as it is wide (``2h ~ lw``, within :data:`ROUND_PEN_TOLERANCE`), which rules
-    out the shifts that fit long straight strokes equally well. Without enough steep strokes
-    the width comes from the flattest columns and the reach is half of it.
+    out the shifts that fit long straight strokes equally well; where enough columns run level,
+    the shifts searched end :data:`ROUND_PEN_TOLERANCE` twice beyond their thickness (the
+    blurred flanks of steep strokes once fitted an 8 px reach to a 3 px pen, and every QRS was
+    flattened). Without enough steep strokes the width comes from the flattest columns and the
+    reach is half of it.
     """
     tops = [t.top for t in traces]
     bots = [t.bottom for t in traces]
@@ -302,7 +305,12 @@ def estimate_pen(traces: Sequence[RowTrace], max_reach: float = 8.0) -> Pen:
     down = ok & (before < centre - 0.5) & (after > centre + 0.5)
     cols = np.arange(len(top))
     best: tuple[float, float, float] | None = None
-    for shift in np.arange(0.0, 2.0 * max_reach, 0.05):
+    # a round nib reaches sideways as far as the level strokes are thick: shifts far beyond
+    # that fit the blurred flanks of steep strokes, not the pen
+    longest = 2.0 * max_reach
+    if level_width is not None:
+        longest = min(longest, level_width + 2.0 * ROUND_PEN_TOLERANCE)
+    for shift in np.arange(0.0, longest, 0.05):
         k = int(np.floor(shift))
 
         def along(stroke: np.ndarray, k: int = k) -> np.ndarray:

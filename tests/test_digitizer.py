@@ -291,6 +291,23 @@ def test_centerline_marks_breaks_nan_and_holds_ends() -> None:
     assert np.isnan(v[1]) and np.isnan(v[4])  # inside the break; beyond the hold
 
 
+def test_pen_reach_stays_near_the_level_width_on_a_blurred_page(ink: Digitizer) -> None:
+    """A held-out medium page (black grid, wrinkles, a 2.6 px pen): the flanks of its steep
+    strokes once fitted a sideways reach of 8 px (the search's limit), which flattened every
+    QRS (1.4 dB). A round nib reaches about as far as the level strokes are thick."""
+    from digitizer.evaluation import heldout_source
+
+    pages = ECGPageSet(1, heldout_source(), layout="6x2", preset="medium", dpi=200.0, seed=2024)
+    b = pages.render_batch([0])
+    image = b["image"][0].permute(1, 2, 0).numpy()
+    grid = detect_grid(image)
+    rect = torch.from_numpy(grid.rectify(image, border=1.0).transpose(2, 0, 1).copy())[None]
+    layout = detect_layout(ink.segmenter(rect, grid.px_per_mm)[0].numpy(), grid.px_per_mm)
+    pen = estimate_pen([r.trace for r in layout.rows])
+    assert 2 * pen.reach <= pen.width + 3.0
+    assert _mean_snr(_truth(b), ink.digitize(image).signal) > 8.0
+
+
 # -- the pipeline -----------------------------------------------------------------------------
 def test_pulses_give_baseline_and_gain_to_a_tenth_of_a_pixel() -> None:
     """The pulses are in the image, not in the trace mask: found in the ink, their levels
