@@ -273,19 +273,23 @@ class UNetSegmenter:
     spikes that a 4 px/mm map rounds off come back, grid, text and clutter away from the trace
     stay out, and the centre line is read from the pen's own stroke, not from the model's
     wider, upsampled map (which cost ~5 dB on clean pages when the two were combined by their
-    maximum).
+    maximum). A stroke of ink (a connected component of the ink map) that the model marks over
+    at least ``seed_share`` of its pixels is kept whole: a flat stretch of trace along a grid
+    line, which the model tends to miss between the QRS complexes it marks, stays joined to
+    them.
     """
 
     name = "unet"
 
     def __init__(self, model: torch.nn.Module, device: str | torch.device = "cpu",
-                 tile: int | None = None, refine: bool = True,
-                 refine_mm: float = 0.75) -> None:  # fmt: skip
+                 tile: int | None = None, refine: bool = True, refine_mm: float = 0.75,
+                 seed_share: float = 0.2) -> None:  # fmt: skip
         self.device = torch.device(device)
         self.model = model.to(self.device).eval()
         self.tile = tile
         self.refine = refine
         self.refine_mm = refine_mm
+        self.seed_share = seed_share
 
     def __call__(self, image: torch.Tensor, px_per_mm: float | None = None) -> torch.Tensor:
         """``[B, 3, H, W]`` in [0, 1] at ``px_per_mm`` (``None``: read at the page's scale)
@@ -306,9 +310,25 @@ class UNetSegmenter:
         prob = prob.float().cpu()
         if self.refine and px_per_mm:
             k = 2 * max(1, round(self.refine_mm * px_per_mm)) + 1
-            near = F.max_pool2d((prob[:, None] > 0.3).float(), k, stride=1, padding=k // 2)[:, 0]
-            prob = InkSegmenter(px_per_mm=px_per_mm)(image) * near
+            ink = InkSegmenter(px_per_mm=px_per_mm)(image)
+            prob = torch.stack([
+                torch.from_numpy(i * _near_trace(p > 0.3, i > 0.5, k, self.seed_share))
+                for p, i in zip(prob.numpy(), ink.numpy())
+            ])  # fmt: skip
         return prob
+
+
+def _near_trace(trace: np.ndarray, ink: np.ndarray, k: int, share: float) -> np.ndarray:
+    """``float32 [H, W]`` 0/1: within a ``k x k`` square of ``trace`` ``bool [H, W]``, and
+    every stroke of ``ink`` ``bool [H, W]`` (8-connected) that lies there over at least
+    ``share`` of its pixels."""
+    near = cv2.dilate(trace.astype(np.uint8), np.ones((k, k), np.uint8))
+    count, labels = cv2.connectedComponents(ink.astype(np.uint8), connectivity=8)
+    size = np.bincount(labels.ravel(), minlength=count)
+    marked = np.bincount(labels.ravel(), weights=near.ravel(), minlength=count)
+    keep = marked >= share * size
+    keep[0] = False  # not ink
+    return np.maximum(near, keep[labels]).astype(np.float32)
 
 
 # The default reader: the shipped U-Net scores below the non-learned segmenter on every page

@@ -567,3 +567,26 @@ def test_refined_map_takes_the_page_ink_near_the_model_trace_only():
     # the stroke is the pen's, not the model's wider map: the centre line is read from the ink
     assert float(refined[18:20, 10:60].max()) == 0.0 and float(refined[22:24, 10:60].max()) == 0.0
     assert float(refined[20:22, 10:60].min()) > 0.5
+
+
+def test_a_stroke_the_model_marks_in_part_is_kept_whole():
+    """A flat stretch of trace along a grid line, which the model misses between the QRS
+    complexes it marks, stays joined to them; a stroke it does not mark stays out."""
+    page = torch.ones(1, 3, 80, 160)
+    page[:, :, 20:22, 10:80] = 0.0  # one stroke: the model marks its first 20 of 70 columns
+    page[:, :, 60:62, 100:130] = 0.0  # a mark the model does not touch
+    found = torch.zeros(1, 1, 80, 160)
+    found[..., 20:22, 10:30] = 1.0
+
+    class Fixed(torch.nn.Module):
+        config = type("Config", (), {"px_per_mm": 0.0})()
+
+        def predict_proba(self, image, tile=None, channel=None):
+            return found
+
+    whole = dl.UNetSegmenter(Fixed())(page, px_per_mm=4.0)[0]
+    near = dl.UNetSegmenter(Fixed(), seed_share=0.5)(page, px_per_mm=4.0)[0]
+    assert float(whole[20:22, 10:80].min()) > 0.5
+    assert float(whole[60:62, 100:130].max()) == 0.0
+    assert float(near[20:22, 40:80].max()) == 0.0  # under the share: only ink near the marks
+    assert float(near[20:22, 10:33].min()) > 0.5
