@@ -43,7 +43,10 @@ def build(cfg: DictConfig) -> tuple[pl.LightningDataModule, SegmenterModule, pl.
     synth = OmegaConf.to_container(cfg.synth, resolve=True)
     synth["source"] = instantiate(cfg.synth.source)
     datamodule = instantiate(cfg.data, synth=synth, _convert_="all", _recursive_=False)
-    model: SegmenterModule = instantiate(cfg.model, _convert_="all")
+    init = cfg.model.get("init_weights")
+    model: SegmenterModule = instantiate(
+        cfg.model, _convert_="all", **({"init_weights": to_absolute_path(init)} if init else {})
+    )
 
     callbacks_cfg = cfg.get("callbacks") or {}
     if "model_checkpoint" in callbacks_cfg and not (cfg.model.digitize and digitizer_available()):

@@ -39,8 +39,8 @@ from ecgsynth.layout import PULSE_BIT
 from ecgsynth.sources import SignalSource, default_source
 
 from .metrics import score_record
-from .segment import UNetSegmenter
-from .unet import UNet, build_unet
+from .segment import InkSegmenter, UNetSegmenter
+from .unet import UNet, build_unet, warm_start
 
 __all__ = [
     "CropStream",
@@ -137,6 +137,9 @@ class CropStream(ECGImageDataset):
         seed: stream seed.
         conventions: printing conventions per page, ``random`` (the variety of real printers)
             or ``standard`` (ecgsynth's classic page); see :func:`ecgsynth.sample_page_spec`.
+        ink_input: append each page's :class:`~digitizer.segment.InkSegmenter` map (at the
+            page's dpi) to the image as a fourth channel before cropping, as a model with
+            ``config.ink_input`` reads pages.
     """
 
     def __init__(
@@ -155,6 +158,7 @@ class CropStream(ECGImageDataset):
         seed: int = 0,
         conventions: str = "random",
         pulse_bias: float = 0.0,
+        ink_input: bool = False,
     ) -> None:
         super().__init__(
             source, layout, "clean", float(dpi[0]), paper, pages_per_batch, device, seed,
@@ -179,6 +183,7 @@ class CropStream(ECGImageDataset):
             raise ValueError(f"crop_size must be a (low, high) range >= 16, got {crop_size}")
         self.trace_bias = float(trace_bias)
         self.pulse_bias = float(pulse_bias)
+        self.ink_input = bool(ink_input)
         if not (0 <= self.pulse_bias and 0 <= self.trace_bias and
                 self.pulse_bias + self.trace_bias <= 1):  # fmt: skip
             raise ValueError(f"need trace_bias, pulse_bias >= 0 with a sum <= 1: {trace_bias}, "
@@ -204,6 +209,10 @@ class CropStream(ECGImageDataset):
     def _make(self, keys: list[tuple[int, ...]]) -> dict:
         dpi, preset, size, rng = self.draw(keys[0])
         pages = render_pages(self._renderer, self.source, self._options(dpi, preset), keys)
+        if self.ink_input:
+            image = pages["image"]
+            ink = InkSegmenter(px_per_mm=dpi / 25.4)(image)[:, None].to(image)
+            pages = {**pages, "image": torch.cat([image, ink], dim=1)}
         out = crop_pages(pages, size, self.crops_per_page, self.trace_bias, rng, self.pulse_bias)
         page = out.pop("page").cpu()
         n = len(page)
@@ -307,6 +316,7 @@ class PageDataModule(pl.LightningDataModule):
         render_device: str = "auto",
         seed: int = 0,
         val: Mapping[str, Any] | None = None,
+        ink_input: bool = False,
     ) -> None:
         super().__init__()
         synth = dict(synth or {})
@@ -320,6 +330,7 @@ class PageDataModule(pl.LightningDataModule):
         self.num_workers = num_workers
         self.render_device = render_device
         self.seed = seed
+        self.ink_input = ink_input
         self.val = {
             "num": 4,
             "presets": ["clean"],
@@ -359,6 +370,7 @@ class PageDataModule(pl.LightningDataModule):
             pulse_bias=self.pulse_bias,
             device=self._device(),
             seed=self.seed,
+            ink_input=self.ink_input,
         )
 
     def setup(self, stage: str | None = None) -> None:
@@ -539,6 +551,9 @@ class SegmenterModule(pl.LightningModule):
         align: also report the Challenge-aligned SNR (``val/aligned_snr_db``).
         num_overlays: validation pages whose overlay is logged each epoch.
         tile: ``predict_proba`` tile size on validation pages (``None``: whole page).
+        init_weights: start from this U-Net checkpoint's weights where they fit
+            (:func:`~digitizer.unet.warm_start`: a model with an extra ink input starts as the
+            checkpoint's model); a resumed run's own state replaces them.
     """
 
     def __init__(
@@ -558,12 +573,17 @@ class SegmenterModule(pl.LightningModule):
         align: bool = True,
         num_overlays: int = 2,
         tile: int | None = None,
+        init_weights: str | None = None,
     ) -> None:
         super().__init__()
         net = dict(net or {"variant": "small"})
         self.save_hyperparameters()
         settings = dict(net)
         self.net: UNet = build_unet(settings.pop("variant", "small"), **settings)
+        if init_weights:
+            left = warm_start(self.net, init_weights)
+            if left:
+                warnings.warn(f"{init_weights}: no weights for {', '.join(left)}", stacklevel=2)
         if channels_last:
             self.net = self.net.to(memory_format=torch.channels_last)
         self._val: dict[str, Any] = {}

@@ -265,7 +265,9 @@ class UNetSegmenter:
     ``px_per_mm``, passed by the pipeline) is resampled to it (area average down, bilinear up)
     and the probabilities back to the page's pixels, so a 200-dpi page costs a quarter of its
     pixels at 4 px/mm. With a second output channel (calibration pulse) the result is the
-    larger of trace and pulse probability: the ink of the rows that the pipeline measures.
+    larger of trace and pulse probability: the ink of the rows that the pipeline measures. A
+    model with ``config.ink_input`` also reads the :class:`InkSegmenter` map of the resampled
+    page, as a fourth channel.
 
     ``refine`` (default): the model says where the trace is, the page's own ink says exactly
     where: the result is the :class:`InkSegmenter` map at full resolution within ``refine_mm``
@@ -302,6 +304,9 @@ class UNetSegmenter:
             size = (max(16, round(h * scale)), max(16, round(w * scale)))
             x = F.interpolate(x, size=size, mode="area" if scale < 1 else "bilinear",
                               align_corners=None if scale < 1 else False)  # fmt: skip
+        if getattr(config, "ink_input", False):
+            ink = InkSegmenter(px_per_mm=config.px_per_mm or px_per_mm)(x.cpu())
+            x = torch.cat([x, ink[:, None].to(x)], dim=1)
         prob = self.model.predict_proba(x, tile=self.tile, channel=None)
         prob = prob.amax(dim=1) if prob.shape[1] > 1 else prob[:, 0]
         if prob.shape[-2:] != (h, w):

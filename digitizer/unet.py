@@ -39,6 +39,7 @@ __all__ = [
     "build_unet",
     "load_checkpoint",
     "save_checkpoint",
+    "warm_start",
 ]
 
 CHECKPOINT_FORMAT = "ecgsynth-unet/1"
@@ -60,6 +61,9 @@ class UNetConfig:
     decoder_convs: int = 1  # per lower level, after upsampling and adding the skip
     mean: tuple[float, ...] = (0.5, 0.5, 0.5)  # input normalisation, per input channel
     std: tuple[float, ...] = (0.25, 0.25, 0.25)
+    # the last input channel is the page's ink map (digitizer.segment.InkSegmenter at the scale
+    # the model reads), which callers append: UNetSegmenter and the training stream
+    ink_input: bool = False
 
     def __post_init__(self) -> None:
         if min(self.depth, self.width, self.in_channels, self.out_channels) < 1:
@@ -70,6 +74,8 @@ class UNetConfig:
             raise ValueError("need full_res_convs >= 1, encoder_convs >= 1, decoder_convs >= 0")
         if len(self.mean) != self.in_channels or len(self.std) != self.in_channels:
             raise ValueError("mean and std need one value per input channel")
+        if self.ink_input and self.in_channels != 4:
+            raise ValueError(f"ink_input takes RGB + ink: in_channels 4, got {self.in_channels}")
         if self.px_per_mm < 0:
             raise ValueError(f"px_per_mm must be >= 0 (0: the page's scale), got {self.px_per_mm}")
 
@@ -79,11 +85,21 @@ class UNetConfig:
 
 
 #: Named sizes. ``cpu``: the CPU model, trace + pulse at 4 px/mm (a 200-dpi Letter page is read
-#: at a quarter of its pixels: about 0.2 s on two cores); ``small``: the same net at the page's
-#: own scale (about 1 s); ``base``: GPU training and inference; ``tiny``: tests and smoke runs.
+#: at a quarter of its pixels: about 0.2 s on two cores); ``cpu_ink``: the same, reading the
+#: page's ink map as a fourth channel; ``small``: the same net at the page's own scale (about
+#: 1 s); ``base``: GPU training and inference; ``tiny``: tests and smoke runs.
+_CPU: dict[str, Any] = {"depth": 4, "width": 8, "max_width": 64, "out_channels": 2,
+                        "px_per_mm": 4.0}  # fmt: skip
 VARIANTS: dict[str, dict[str, Any]] = {
     "tiny": {"depth": 3, "width": 4, "max_width": 16},
-    "cpu": {"depth": 4, "width": 8, "max_width": 64, "out_channels": 2, "px_per_mm": 4.0},
+    "cpu": _CPU,
+    "cpu_ink": {
+        **_CPU,
+        "in_channels": 4,
+        "ink_input": True,
+        "mean": (0.5,) * 4,
+        "std": (0.25, 0.25, 0.25, 0.5),
+    },
     "small": {"depth": 4, "width": 8, "max_width": 64},
     "base": {"depth": 5, "width": 32, "max_width": 256, "full_res_convs": 2, "decoder_convs": 2},
 }
@@ -298,3 +314,26 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
         raise ValueError(f"{path}: weights do not match the stored config ({err})") from err
     model.meta = dict(payload.get("meta") or {})
     return model.to(map_location).eval()
+
+
+def warm_start(model: UNet, path: str | os.PathLike) -> list[str]:
+    """Copy the weights of the checkpoint at ``path`` into ``model``, in place, where the two
+    agree: every tensor of the same shape, and the first convolution's filters for the input
+    channels both have (a model that reads more channels starts with zero weights on the new
+    ones, so it computes what the checkpoint did). Returns the names of the tensors left as
+    they were (``ValueError`` for a file :func:`load_checkpoint` refuses)."""
+    source = load_checkpoint(path).state_dict()
+    target = model.state_dict()
+    first = "encoders.0.0.weight"
+    left = []
+    with torch.no_grad():
+        for name, value in target.items():
+            old = source.get(name)
+            if old is not None and old.shape == value.shape:
+                value.copy_(old)
+            elif name == first and old is not None and old.shape[1] < value.shape[1]:
+                value.zero_()
+                value[:, : old.shape[1]] = old
+            else:
+                left.append(name)
+    return left

@@ -590,3 +590,36 @@ def test_a_stroke_the_model_marks_in_part_is_kept_whole():
     assert float(whole[60:62, 100:130].max()) == 0.0
     assert float(near[20:22, 40:80].max()) == 0.0  # under the share: only ink near the marks
     assert float(near[20:22, 10:33].min()) > 0.5
+
+
+def test_a_model_warm_started_with_an_ink_input_computes_what_its_source_did(tmp_path):
+    """The ink channel's filters start at zero: the wider model reads a page as the checkpoint
+    it started from does, and then learns what the ink adds."""
+    from digitizer.segment import UNetSegmenter
+    from digitizer.unet import warm_start
+
+    source = _trained_net()
+    save_checkpoint(source, tmp_path / "rgb.pt")
+    settings = {**source.config.__dict__, "in_channels": 4, "ink_input": True,
+                "mean": (0.5,) * 4, "std": (0.25,) * 4}  # fmt: skip
+    wide = UNet(**settings)
+    assert warm_start(wide, tmp_path / "rgb.pt") == []
+    page = torch.rand(1, 3, 96, 128)
+    page[:, :, 40:42, 10:120] = 0.0  # ink
+    first = wide.state_dict()["encoders.0.0.weight"]
+    assert first.shape[1] == 4 and float(first[:, 3].abs().max()) == 0.0
+    rgb = UNetSegmenter(source, refine=False)(page, px_per_mm=None)
+    with_ink = UNetSegmenter(wide.eval(), refine=False)(page, px_per_mm=None)
+    torch.testing.assert_close(with_ink, rgb)
+    with pytest.raises(ValueError, match="in_channels 4"):
+        UNet(**{**settings, "in_channels": 3, "mean": (0.5,) * 3, "std": (0.25,) * 3})
+
+
+def test_crops_carry_the_ink_map_as_a_fourth_channel(source):
+    stream = CropStream(source, dpi=(90, 90), pages_per_batch=1, crops_per_page=4,
+                        crop_size=(96, 96), trace_bias=1.0, ink_input=True)  # fmt: skip
+    b = next(iter(stream))
+    assert b["image"].shape[1] == 4
+    ink, trace = b["image"][:, 3], b["mask"] > 0
+    assert 0.0 <= float(ink.min()) and float(ink.max()) <= 1.0
+    assert float(ink[trace].mean()) > 0.5 > float(ink[~trace].mean())  # the ink is the trace's
