@@ -140,6 +140,9 @@ class CropStream(ECGImageDataset):
         ink_input: append each page's :class:`~digitizer.segment.InkSegmenter` map (at the
             page's dpi) to the image as a fourth channel before cropping, as a model with
             ``config.ink_input`` reads pages.
+        colour_shuffle: probability that a crop's colour channels come in a random order (a
+            red grid turns green or blue, paper and ink change hue; the ink map stays): pages
+            printed in colours the renderer never drew.
     """
 
     def __init__(
@@ -159,6 +162,7 @@ class CropStream(ECGImageDataset):
         conventions: str = "random",
         pulse_bias: float = 0.0,
         ink_input: bool = False,
+        colour_shuffle: float = 0.0,
     ) -> None:
         super().__init__(
             source, layout, "clean", float(dpi[0]), paper, pages_per_batch, device, seed,
@@ -184,6 +188,7 @@ class CropStream(ECGImageDataset):
         self.trace_bias = float(trace_bias)
         self.pulse_bias = float(pulse_bias)
         self.ink_input = bool(ink_input)
+        self.colour_shuffle = float(colour_shuffle)
         if not (0 <= self.pulse_bias and 0 <= self.trace_bias and
                 self.pulse_bias + self.trace_bias <= 1):  # fmt: skip
             raise ValueError(f"need trace_bias, pulse_bias >= 0 with a sum <= 1: {trace_bias}, "
@@ -214,6 +219,9 @@ class CropStream(ECGImageDataset):
             ink = InkSegmenter(px_per_mm=dpi / 25.4)(image)[:, None].to(image)
             pages = {**pages, "image": torch.cat([image, ink], dim=1)}
         out = crop_pages(pages, size, self.crops_per_page, self.trace_bias, rng, self.pulse_bias)
+        if self.colour_shuffle:
+            for i in np.flatnonzero(rng.random(len(out["image"])) < self.colour_shuffle):
+                out["image"][i, :3] = out["image"][i, rng.permutation(3)]
         page = out.pop("page").cpu()
         n = len(page)
         out["key"] = torch.tensor(keys, dtype=torch.int64)[page]
@@ -317,6 +325,7 @@ class PageDataModule(pl.LightningDataModule):
         seed: int = 0,
         val: Mapping[str, Any] | None = None,
         ink_input: bool = False,
+        colour_shuffle: float = 0.0,
     ) -> None:
         super().__init__()
         synth = dict(synth or {})
@@ -331,6 +340,7 @@ class PageDataModule(pl.LightningDataModule):
         self.render_device = render_device
         self.seed = seed
         self.ink_input = ink_input
+        self.colour_shuffle = colour_shuffle
         self.val = {
             "num": 4,
             "presets": ["clean"],
@@ -371,6 +381,7 @@ class PageDataModule(pl.LightningDataModule):
             device=self._device(),
             seed=self.seed,
             ink_input=self.ink_input,
+            colour_shuffle=self.colour_shuffle,
         )
 
     def setup(self, stage: str | None = None) -> None:

@@ -313,7 +313,8 @@ class Digitizer:
         rect = grid.rectify(img, border=1.0)
         page = torch.from_numpy(np.ascontiguousarray(rect.transpose(2, 0, 1)))[None]
         prob = _segment(self.segmenter, page, grid.px_per_mm)[0]
-        return self._from_rectified(prob.numpy(), grid, rect)
+        notes = [n for n in getattr(self.segmenter, "notes", [])[:1] if n]
+        return self._from_rectified(prob.numpy(), grid, rect, notes)
 
     def digitize_mask(self, image: np.ndarray | torch.Tensor,
                       prob: np.ndarray | torch.Tensor) -> Digitized:  # fmt: skip
@@ -329,8 +330,9 @@ class Digitizer:
 
     # -- internals ----------------------------------------------------------------------------
     def _from_rectified(self, prob: np.ndarray, grid: GridEstimate,
-                        image: np.ndarray | None = None) -> Digitized:  # fmt: skip
-        warnings = list(grid.notes)
+                        image: np.ndarray | None = None,
+                        notes: list[str] | None = None) -> Digitized:  # fmt: skip
+        warnings = list(grid.notes) + list(notes or [])
         outside = grid.outside()
         if outside is not None:  # no grid there: a desk or border, whose edges are not traces
             prob = np.where(outside, 0.0, prob).astype(prob.dtype)

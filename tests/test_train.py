@@ -623,3 +623,50 @@ def test_crops_carry_the_ink_map_as_a_fourth_channel(source):
     ink, trace = b["image"][:, 3], b["mask"] > 0
     assert 0.0 <= float(ink.min()) and float(ink.max()) <= 1.0
     assert float(ink[trace].mean()) > 0.5 > float(ink[~trace].mean())  # the ink is the trace's
+    shuffled = CropStream(source, dpi=(90, 90), pages_per_batch=1, crops_per_page=4,
+                          crop_size=(96, 96), trace_bias=1.0, ink_input=True,
+                          colour_shuffle=1.0)  # fmt: skip
+    s = next(iter(shuffled))
+    torch.testing.assert_close(s["image"][:, 3], b["image"][:, 3])  # the same crops, same ink
+    torch.testing.assert_close(s["image"][:, :3].sort(dim=1).values,
+                               b["image"][:, :3].sort(dim=1).values)  # fmt: skip
+    assert not torch.equal(s["image"][:, :3], b["image"][:, :3])  # in another channel order
+
+
+def test_a_page_the_model_does_not_know_is_read_from_its_ink():
+    """A model that marks almost none of a page's ink (a printer it never saw) hands the page
+    to the ink map, and says so; one that marks the trace keeps its own reading."""
+    page = torch.ones(2, 3, 80, 160)
+    page[:, :, 20:22, 10:80] = 0.0  # a trace stroke
+    page[:, :, 60:62, 100:130] = 0.0  # a mark
+    found = torch.zeros(2, 1, 80, 160)
+    found[0, :, 20:22, 10:80] = 1.0  # page 0: the model marks the trace; page 1: nothing
+
+    class Fixed(torch.nn.Module):
+        config = type("Config", (), {"px_per_mm": 0.0})()
+
+        def predict_proba(self, image, tile=None, channel=None):
+            return found
+
+    seg = dl.UNetSegmenter(Fixed())
+    out = seg(page, px_per_mm=4.0)
+    assert seg.notes[0] == "" and "marked 0.0 % of the page's ink" in seg.notes[1]
+    assert float(out[0, 60:62, 100:130].max()) == 0.0  # the model's reading: no mark
+    assert float(out[1, 60:62, 100:130].min()) > 0.5 and float(out[1, 20:22, 10:80].min()) > 0.5
+
+
+def test_the_digitizer_reports_a_page_read_from_its_ink(source):
+    from digitizer.pipeline import Digitizer
+    from ecgsynth import ECGPageSet
+
+    class Blind(torch.nn.Module):  # marks nothing anywhere
+        config = type("Config", (), {"px_per_mm": 0.0})()
+
+        def predict_proba(self, image, tile=None, channel=None):
+            return torch.zeros(image.shape[0], 1, *image.shape[-2:])
+
+    image = ECGPageSet(1, source, "3x4", "clean", 100.0, seed=5).render_batch([0])["image"][0]
+    read = Digitizer(segmenter=dl.UNetSegmenter(Blind())).digitize(image)
+    ink = Digitizer(checkpoint="ink").digitize(image)
+    assert any("read from the whole ink map" in w for w in read.warnings)
+    np.testing.assert_array_equal(read.signal, ink.signal)
