@@ -350,8 +350,9 @@ def _near_trace(trace: np.ndarray, ink: np.ndarray, k: int, share: float) -> np.
     return np.maximum(near, keep[labels]).astype(np.float32)
 
 
-# The default reader: the shipped U-Net scores below the non-learned segmenter on every page
-# maker measured so far (README, "How well it reads"), so it is opt-in until one beats it.
+# The default reader: the CPU U-Net (checkpoints/unet_cpu.pt) reads as well as the non-learned
+# segmenter on held-out LUDB and ECG-Image-Kit's pages but worse on the independent maker's
+# pages with artifacts (checkpoints/README.md), so it is opt-in until one beats it everywhere.
 DEFAULT_SEGMENTER = "ink"
 
 
