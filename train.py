@@ -61,11 +61,14 @@ def build(cfg: DictConfig) -> tuple[pl.LightningDataModule, SegmenterModule, pl.
 
 
 def export_best(cfg: DictConfig, model: SegmenterModule, trainer: pl.Trainer) -> str | None:
-    """Export the best checkpoint's U-Net (else the final weights) to ``cfg.export_path``."""
+    """Export the best checkpoint's U-Net (else, or with ``export_from=last``, the final
+    weights) to ``cfg.export_path``."""
     if not cfg.get("export_path") or not trainer.is_global_zero:
         return None
     checkpoint = trainer.checkpoint_callback
     best = getattr(checkpoint, "best_model_path", "") if checkpoint is not None else ""
+    if cfg.get("export_from", "best") == "last":
+        best = ""
     meta: dict[str, Any] = {"global_step": trainer.global_step, "source": "final weights"}
     meta["total_steps"] = trainer.global_step
     meta["train_hours"] = round(model.train_seconds / 3600, 3)

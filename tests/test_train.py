@@ -670,3 +670,31 @@ def test_the_digitizer_reports_a_page_read_from_its_ink(source):
     ink = Digitizer(checkpoint="ink").digitize(image)
     assert any("read from the whole ink map" in w for w in read.warnings)
     np.testing.assert_array_equal(read.signal, ink.signal)
+
+
+@pytest.mark.parametrize("export_from", ["best", "last"])
+def test_export_takes_the_best_checkpoint_or_the_final_weights(tmp_path, train_module,
+                                                               export_from):  # fmt: skip
+    from types import SimpleNamespace
+
+    model = SegmenterModule(net={"variant": "tiny"}, digitize=False)
+    best = tmp_path / "best.ckpt"
+    saved = {k: torch.full_like(v, 0.5) if v.is_floating_point() else v
+             for k, v in model.state_dict().items()}  # fmt: skip
+    torch.save({"state_dict": saved, "global_step": 7}, best)
+    final = {k: v.clone() for k, v in model.net.state_dict().items()}
+    trainer = SimpleNamespace(
+        is_global_zero=True, global_step=9, callback_metrics={},
+        checkpoint_callback=SimpleNamespace(best_model_path=str(best), best_model_score=None,
+                                            monitor="val/snr_db"),
+    )  # fmt: skip
+    cfg = _compose(["model=tiny", f"export_from={export_from}"], tmp_path)
+    cfg.export_path = str(tmp_path / "unet.pt")
+    train_module.export_best(cfg, model, trainer)
+    weights = load_checkpoint(tmp_path / "unet.pt").state_dict()
+    first = "encoders.0.0.weight"
+    expected = 0.5 if export_from == "best" else None
+    if expected is None:
+        torch.testing.assert_close(weights[first], final[first])
+    else:
+        assert float(weights[first].min()) == float(weights[first].max()) == expected
