@@ -324,8 +324,10 @@ class UNetSegmenter:
             ink = InkSegmenter(px_per_mm=px_per_mm)(image).numpy()
             pages = []
             for b, (p, i) in enumerate(zip(prob.numpy(), ink)):
-                page = i * _near_trace(p > 0.3, i > 0.5, k, self.seed_share)
-                kept = (page > 0.5).sum() / max(1, (i > 0.5).sum())
+                inked = i > 0.5
+                near = _near_trace(p > 0.3, inked, k, self.seed_share)
+                kept = (near > 0)[inked].sum() / max(1, inked.sum())
+                page = i * near
                 if kept < self.min_kept:
                     page = i
                     self.notes[b] = (

@@ -545,6 +545,22 @@ def test_a_resumed_run_gets_its_own_max_time(tmp_path, train_module):
     assert fresh.trainer.max_time == "00:01:30:00"
 
 
+class _Fixed(torch.nn.Module):
+    """A stand-in model for UNetSegmenter whose probabilities are ``found`` ``[B, 1, H, W]``
+    (``None``: zeros everywhere), read at the page's own scale."""
+
+    config = type("Config", (), {"px_per_mm": 0.0})()
+
+    def __init__(self, found: torch.Tensor | None) -> None:
+        super().__init__()
+        self.found = found
+
+    def predict_proba(self, image, tile=None, channel=None):
+        if self.found is None:
+            return torch.zeros(image.shape[0], 1, *image.shape[-2:])
+        return self.found
+
+
 def test_refined_map_takes_the_page_ink_near_the_model_trace_only():
     page = torch.ones(1, 3, 80, 160)
     page[:, :, 20:22, 10:60] = 0.0  # a trace stroke the model found (its tip at x 60..70 missed)
@@ -553,14 +569,8 @@ def test_refined_map_takes_the_page_ink_near_the_model_trace_only():
     found = torch.zeros(1, 1, 80, 160)
     found[..., 18:24, 10:60] = 1.0  # wider than the pen's stroke (an upsampled 4 px/mm map)
 
-    class Fixed(torch.nn.Module):
-        config = type("Config", (), {"px_per_mm": 0.0})()
-
-        def predict_proba(self, image, tile=None, channel=None):
-            return found
-
-    raw = dl.UNetSegmenter(Fixed(), refine=False)(page, px_per_mm=4.0)[0]
-    refined = dl.UNetSegmenter(Fixed(), refine_mm=3.0)(page, px_per_mm=4.0)[0]
+    raw = dl.UNetSegmenter(_Fixed(found), refine=False)(page, px_per_mm=4.0)[0]
+    refined = dl.UNetSegmenter(_Fixed(found), refine_mm=3.0)(page, px_per_mm=4.0)[0]
     assert float(raw[20:22, 60:70].max()) == 0.0
     assert float(refined[20:22, 61:69].min()) > 0.5  # the missed tip comes back from the ink
     assert float(refined[60:62, 100:130].max()) == 0.0  # ink far from the trace stays out
@@ -578,14 +588,8 @@ def test_a_stroke_the_model_marks_in_part_is_kept_whole():
     found = torch.zeros(1, 1, 80, 160)
     found[..., 20:22, 10:30] = 1.0
 
-    class Fixed(torch.nn.Module):
-        config = type("Config", (), {"px_per_mm": 0.0})()
-
-        def predict_proba(self, image, tile=None, channel=None):
-            return found
-
-    whole = dl.UNetSegmenter(Fixed())(page, px_per_mm=4.0)[0]
-    near = dl.UNetSegmenter(Fixed(), seed_share=0.5)(page, px_per_mm=4.0)[0]
+    whole = dl.UNetSegmenter(_Fixed(found))(page, px_per_mm=4.0)[0]
+    near = dl.UNetSegmenter(_Fixed(found), seed_share=0.5)(page, px_per_mm=4.0)[0]
     assert float(whole[20:22, 10:80].min()) > 0.5
     assert float(whole[60:62, 100:130].max()) == 0.0
     assert float(near[20:22, 40:80].max()) == 0.0  # under the share: only ink near the marks
@@ -642,13 +646,7 @@ def test_a_page_the_model_does_not_know_is_read_from_its_ink():
     found = torch.zeros(2, 1, 80, 160)
     found[0, :, 20:22, 10:80] = 1.0  # page 0: the model marks the trace; page 1: nothing
 
-    class Fixed(torch.nn.Module):
-        config = type("Config", (), {"px_per_mm": 0.0})()
-
-        def predict_proba(self, image, tile=None, channel=None):
-            return found
-
-    seg = dl.UNetSegmenter(Fixed())
+    seg = dl.UNetSegmenter(_Fixed(found))
     out = seg(page, px_per_mm=4.0)
     assert seg.notes[0] == "" and "marked 0.0 % of the page's ink" in seg.notes[1]
     assert float(out[0, 60:62, 100:130].max()) == 0.0  # the model's reading: no mark
@@ -659,14 +657,9 @@ def test_the_digitizer_reports_a_page_read_from_its_ink(source):
     from digitizer.pipeline import Digitizer
     from ecgsynth import ECGPageSet
 
-    class Blind(torch.nn.Module):  # marks nothing anywhere
-        config = type("Config", (), {"px_per_mm": 0.0})()
-
-        def predict_proba(self, image, tile=None, channel=None):
-            return torch.zeros(image.shape[0], 1, *image.shape[-2:])
-
     image = ECGPageSet(1, source, "3x4", "clean", 100.0, seed=5).render_batch([0])["image"][0]
-    read = Digitizer(segmenter=dl.UNetSegmenter(Blind())).digitize(image)
+    blind = dl.UNetSegmenter(_Fixed(None))  # marks nothing anywhere
+    read = Digitizer(segmenter=blind).digitize(image)
     ink = Digitizer(checkpoint="ink").digitize(image)
     assert any("read from the whole ink map" in w for w in read.warnings)
     np.testing.assert_array_equal(read.signal, ink.signal)
