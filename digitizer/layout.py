@@ -194,6 +194,25 @@ def _straight(trace: RowTrace, cols: np.ndarray) -> bool:
 
 def build_rows(prob: np.ndarray, ppm: float, baselines: np.ndarray) -> list[Row]:
     """Track every row (search band reaching half-way into the neighbours' bands and beyond)."""
+    return _build_rows(prob, ppm, baselines)[0]
+
+
+def _build_rows(prob: np.ndarray, ppm: float, baselines: np.ndarray) -> tuple[list[Row], int]:
+    """:func:`build_rows` and how many candidates followed another row's trace. Tall waves
+    repeated along a row (T waves of a fast rate) make a row candidate of their own, some 8 mm
+    off the real baseline; it follows the real row's trace and is dropped, but the band it
+    left the real row (0.9 of their spacing) cut those waves off, and the row's ends with them:
+    the rows that remain are tracked again with bands from their own spacing."""
+    tracked = _track_rows(prob, ppm, baselines)
+    rows = _drop_duplicates(tracked)
+    duplicates = len(tracked) - len(rows)
+    if duplicates:
+        rows = _drop_duplicates(_track_rows(prob, ppm, np.array([r.baseline for r in rows])))
+    return rows, duplicates
+
+
+def _track_rows(prob: np.ndarray, ppm: float, baselines: np.ndarray) -> list[Row]:
+    """One :class:`Row` per baseline whose trace and extent were found (:func:`build_rows`)."""
     rows: list[Row] = []
     spacing = np.diff(baselines)
     raw, prob = prob, without_specks(prob, ppm)
@@ -253,7 +272,7 @@ def build_rows(prob: np.ndarray, ppm: float, baselines: np.ndarray) -> list[Row]
         if x_end - x_start < 5 * ppm:
             continue
         rows.append(Row(float(b), trace, x_start, x_end, pulse))
-    return _drop_duplicates(rows)
+    return rows
 
 
 PULSE_BAND_MM = (22.0, 4.0)  # a pulse rises at most this far above its row's baseline, ...
@@ -466,7 +485,7 @@ def detect_layout(prob: np.ndarray, ppm: float) -> PageLayout:
         keep = np.sort(np.argsort(strength)[-12:])
         notes.append(f"{candidates} row candidates; kept the 12 strongest")
         baselines = baselines[keep]
-    rows = build_rows(prob, ppm, baselines)
+    rows, duplicates = _build_rows(prob, ppm, baselines)
     if not rows:
         return PageLayout("none", [], [], notes + ["no ECG trace found"])
     rows, jumpy = _drop_jumpy_rows(rows, ppm)
@@ -474,8 +493,10 @@ def detect_layout(prob: np.ndarray, ppm: float) -> PageLayout:
     rows, off_pitch = _drop_outer_off_pitch_rows(rows)
     notes += jumpy + short + off_pitch + _agree_on_extent(rows, ppm)
     name, leads, more, kind = match_layout(rows)
-    if candidates - len(jumpy) - len(short) - len(off_pitch) > len(rows) + 2:
-        kind = "closest"  # rows were picked from many candidates: clutter read as rows
+    if candidates - duplicates - len(jumpy) - len(short) - len(off_pitch) > len(rows) + 2:
+        # rows were picked from many candidates: clutter read as rows (a candidate that
+        # followed a real row's trace is that row's tall waves, not clutter)
+        kind = "closest"
     return PageLayout(name, rows, leads, notes + more, kind)
 
 
