@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
+from scipy.ndimage import median_filter
 from scipy.signal import find_peaks
 
 from ecgsynth.layout import LAYOUTS, LEADS
@@ -385,6 +386,32 @@ def _same_signal(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.corrcoef(a[ok], b[ok])[0, 1])
 
 
+def _same_wave(a: np.ndarray, b: np.ndarray, n: int) -> float:
+    """Best correlation of the first ``n`` columns of two rows' traces ``a``, ``b`` (y px, NaN
+    where not followed), each less its slow drift (a running median over ``n / 5`` columns:
+    baseline wander, and the residual tilt of a photographed page, differ between rows), over
+    shifts up to ``n / 60`` columns (0.04 s for a 2.5-s panel: rows start a pixel or two
+    apart). On a warped photo the raw traces of one lead printed twice correlated 0.63."""
+    a, b = _less_drift(a, n // 5), _less_drift(b, n // 5)
+    reach = max(1, n // 60)
+    best = float("nan")
+    for s in range(-reach, reach + 1):
+        r = _same_signal(a[max(0, -s) : n + max(0, -s)], b[max(0, s) : n + max(0, s)])
+        best = r if not np.isfinite(best) or r > best else best
+    return best
+
+
+def _less_drift(y: np.ndarray, width: int) -> np.ndarray:
+    """``y`` ``[N]`` less its running median over ``width`` columns (gaps bridged linearly for
+    the median only; NaN stays NaN)."""
+    ok = np.isfinite(y)
+    if ok.sum() < 2 or width < 3:
+        return y
+    x = np.arange(len(y))
+    filled = np.interp(x, x[ok], y[ok])
+    return np.where(ok, filled - median_filter(filled, size=width, mode="nearest"), np.nan)
+
+
 def _leads_of(name: str) -> list[tuple[str, ...]]:
     short, rhythm = LAYOUTS[name]
     return [tuple(r) for r in short] + [(lead,) for lead in rhythm]
@@ -411,9 +438,9 @@ def match_layout(rows: list[Row]) -> tuple[str, list[tuple[str, ...]], list[str]
     if n == 3:
         notes.append("3 rows: read as 3x4 without a rhythm strip")
         return "3x4", _leads_of("3x4")[:3], notes, "standard"
-    if n == 6:
+    if n == 6:  # 3x4_3r when the first rhythm strip (II) repeats row 2's first panel (II)
         quarter = max(1, (rows[1].x_end - rows[1].x_start) // 4)
-        r = _same_signal(_row_values(rows[3])[:quarter], _row_values(rows[1])[:quarter])
+        r = _same_wave(_row_values(rows[3]), _row_values(rows[1]), quarter)
         if np.isfinite(r) and r > 0.8:
             return "3x4_3r", _leads_of("3x4_3r"), notes, "standard"
         return "6x2", _leads_of("6x2"), notes, "standard"
