@@ -23,7 +23,6 @@ import torch
 import wfdb
 from tqdm import tqdm
 
-from .dataset import ECGPageSet
 from .layout import LEADS, PAPER_SIZES_MM
 from .sources import RecordError, RecordWarning, WfdbSource, default_source
 
@@ -62,6 +61,8 @@ def export(
     writes ``NAME.pdf``, a raster PDF page of the paper's physical size holding the same pixels
     (lossless).
     """
+    from .dataset import ECGPageSet  # here: write_wfdb's users (the digitizer) skip kornia
+
     if image_format not in IMAGE_FORMATS:
         raise ValueError(f"unknown image format {image_format!r}; choose one of {IMAGE_FORMATS}")
     out = Path(out)
