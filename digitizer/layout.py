@@ -203,25 +203,38 @@ def _build_rows(prob: np.ndarray, ppm: float, baselines: np.ndarray) -> tuple[li
     repeated along a row (T waves of a fast rate) make a row candidate of their own, some 8 mm
     off the real baseline; it follows the real row's trace and is dropped, but the band it
     left the real row (0.9 of their spacing) cut those waves off, and the row's ends with them:
-    the rows that remain are tracked again with bands from their own spacing."""
-    tracked = _track_rows(prob, ppm, baselines)
+    the rows whose band changed are tracked again."""
+    clean = without_specks(prob, ppm)
+    halves = _band_halves(baselines, ppm)
+    tracked = _track_rows(prob, clean, ppm, baselines, halves)
     rows = _drop_duplicates(tracked)
     duplicates = len(tracked) - len(rows)
     if duplicates:
-        rows = _drop_duplicates(_track_rows(prob, ppm, np.array([r.baseline for r in rows])))
+        band = dict(zip(baselines.tolist(), halves.tolist()))
+        kept = np.array([r.baseline for r in rows])
+        new = _band_halves(kept, ppm)
+        redo = new != np.array([band[b] for b in kept.tolist()])
+        again = {r.baseline: r for r in _track_rows(prob, clean, ppm, kept[redo], new[redo])}
+        rows = _drop_duplicates([again.get(r.baseline, r) for r in rows])
     return rows, duplicates
 
 
-def _track_rows(prob: np.ndarray, ppm: float, baselines: np.ndarray) -> list[Row]:
-    """One :class:`Row` per baseline whose trace and extent were found (:func:`build_rows`)."""
-    rows: list[Row] = []
+def _band_halves(baselines: np.ndarray, ppm: float) -> np.ndarray:
+    """Half height (px) of each row's search band: 0.9 of the spacing to its nearer neighbour
+    (40 mm for a lone row)."""
+    if len(baselines) < 2:
+        return np.full(len(baselines), 0.9 * 40.0 * ppm)
     spacing = np.diff(baselines)
-    raw, prob = prob, without_specks(prob, ppm)
-    for r, b in enumerate(baselines):
-        near = [spacing[r - 1]] if r > 0 else []
-        near += [spacing[r]] if r < len(spacing) else []
-        half = 0.9 * (min(near) if near else 40.0 * ppm)
-        trace = track_row(prob, b, half)
+    return 0.9 * np.minimum(np.r_[np.inf, spacing], np.r_[spacing, np.inf])
+
+
+def _track_rows(prob: np.ndarray, clean: np.ndarray, ppm: float, baselines: np.ndarray,
+                halves: np.ndarray) -> list[Row]:  # fmt: skip
+    """One :class:`Row` per baseline whose trace and extent were found (:func:`build_rows`),
+    tracked in ``clean`` (``prob`` without specks) within ``halves`` (px) of it."""
+    rows: list[Row] = []
+    for b, half in zip(baselines, halves):
+        trace = track_row(clean, b, half)
         ext = _row_extent(trace, int(5 * ppm), ppm)
         if ext is None:
             continue
@@ -255,7 +268,7 @@ def _track_rows(prob: np.ndarray, ppm: float, baselines: np.ndarray) -> list[Row
             if pulse is not None:
                 break
         if pulse is None:
-            pulse = _pulse_in_bridged_ink(raw, b, first, last, ppm)
+            pulse = _pulse_in_bridged_ink(prob, b, first, last, ppm)
             if pulse is not None:  # bridging may have joined a label to it: ask the row's path
                 pulse.joined = _runs_out_of(trace, pulse, ppm)
         if pulse is not None:
