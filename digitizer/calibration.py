@@ -29,6 +29,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from .channels import channel_max
 from .segment import InkSegmenter
 from .vectorize import Pen, RowTrace, track_row, true_runs
 
@@ -251,7 +252,7 @@ def refine_pulses(rows: list, image: np.ndarray, pen: Pen) -> None:
     its middle half, median."""
     half = 0.5 * pen.width + 1.5
     edge = int(np.ceil(pen.reach)) + 1  # columns next to the vertical strokes are not flat
-    bright = image.max(axis=2)  # ink is dark in every channel
+    bright = channel_max(image)  # ink is dark in every channel
     for row in rows:
         p = row.pulse
         if p is None:

@@ -31,6 +31,7 @@ import numpy as np
 
 from ecgsynth.layout import PAPER_SIZES_MM
 
+from .channels import channel_max, channel_min
 from .dewarp import dense_dewarp
 
 HOUGH_LONG_SIDE = 800  # the Hough transform runs on a copy scaled to this long side
@@ -132,7 +133,7 @@ def line_evidence(image: np.ndarray) -> np.ndarray:
     Uses the darkest channel, so a red grid on white paper (dark in green/blue) counts as much as
     a grey one; a black-hat with a kernel wider than grid lines and traces removes paper shading.
     """
-    darkest = image.min(axis=2) if image.ndim == 3 else image
+    darkest = channel_min(image) if image.ndim == 3 else image
     inv = (1.0 - darkest).astype(np.float32)
     kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (_shading_kernel(image),) * 2)
     return np.clip(inv - cv2.morphologyEx(inv, cv2.MORPH_OPEN, kernel), 0.0, 1.0)
@@ -149,7 +150,7 @@ def without_ink(evidence: np.ndarray, image: np.ndarray) -> np.ndarray:
     if image.ndim != 3:
         return evidence
     k = _shading_kernel(image)
-    brightest = image.max(axis=2).astype(np.float32)
+    brightest = channel_max(image).astype(np.float32)
     paper = cv2.blur(cv2.dilate(brightest, np.ones((k, k), np.uint8)), (k, k))
     ink = (brightest < INK_DARKNESS * np.maximum(paper, 0.2)).astype(np.uint8)
     out = evidence.copy()

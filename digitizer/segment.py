@@ -20,6 +20,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .channels import channel_max, channel_min
+
 DEFAULT_CHECKPOINT = Path(__file__).resolve().parent.parent / "checkpoints" / "unet_small.pt"
 
 
@@ -72,7 +74,7 @@ class InkSegmenter:
         rgb = np.ascontiguousarray(image.transpose(1, 2, 0), dtype=np.float32)
         h, w = rgb.shape[:2]
         ppm = self.px_per_mm or px_per_mm or max(h, w) / 279.4
-        brightest = rgb.max(axis=2)
+        brightest = channel_max(rgb)
         darkness = _darkness(brightest, ppm, keep_edges=False)
         # ink is dark in all channels; scale so that typical ink (>= 0.45 darker) is ~1
         ramp = _ink_ramp(darkness)
@@ -92,7 +94,7 @@ class InkSegmenter:
         no part: the fill around a rectified page). Then ink thicker than any pen (the dark
         background beside a photographed page, a shadow's core) goes."""
         n = max(16, int(self.strip_mm * ppm))
-        valid = rgb.min(axis=2) < 0.999
+        valid = channel_min(rgb) < 0.999
         vertical = _strip_level(darkness, valid, n, 0)  # the level of each column: its lines
         horizontal = _strip_level(darkness, valid, n, 1)
         prob = _ink_ramp(darkness - np.maximum(vertical, horizontal))
