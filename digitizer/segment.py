@@ -12,6 +12,7 @@ A segmenter is any callable ``image [B, 3, H, W] float in [0, 1] -> prob [B, H, 
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
@@ -260,6 +261,21 @@ def _grid_lines_only(lines: np.ndarray, ink: np.ndarray, axis: int) -> np.ndarra
     return out
 
 
+@dataclass
+class PageReading:
+    """What a :class:`UNetSegmenter` found out about one page besides its map.
+
+    Attributes:
+        note: what was assumed (``""``: nothing).
+        kept: the share of the page's ink (:class:`InkSegmenter`, > 0.5) that the model kept.
+        ink: the page's :class:`InkSegmenter` map ``float32 [H, W]`` (``None`` unless refined).
+    """
+
+    note: str = ""
+    kept: float = 1.0
+    ink: np.ndarray | None = None
+
+
 class UNetSegmenter:
     """Wraps a :class:`digitizer.unet.UNet` as a segmenter.
 
@@ -283,7 +299,9 @@ class UNetSegmenter:
     them. A page where that keeps under ``min_kept`` of the ink is not one the model knows (on
     ECG-Image-Kit's wrinkled photos it keeps 0-3 %, on our held-out pages 23-88 %, on
     ECG-Image-Kit's clean pages over 90 %): the page's whole ink map is returned, and
-    :attr:`notes` says so for that page (``""`` for the others).
+    its :class:`PageReading` says so. :attr:`pages` holds, per page of the last call, that note,
+    the kept share and the page's ink map (the :class:`~digitizer.pipeline.Digitizer` reads a
+    page whose share is low from the ink map too: its ``second_opinion``).
     """
 
     name = "unet"
@@ -298,7 +316,12 @@ class UNetSegmenter:
         self.refine_mm = refine_mm
         self.seed_share = seed_share
         self.min_kept = min_kept
-        self.notes: list[str] = []  # per page of the last call: what was assumed
+        self.pages: list[PageReading] = []  # per page of the last call
+
+    @property
+    def notes(self) -> list[str]:
+        """Per page of the last call: what was assumed (``""``: nothing)."""
+        return [p.note for p in self.pages]
 
     def __call__(self, image: torch.Tensor, px_per_mm: float | None = None) -> torch.Tensor:
         """``[B, 3, H, W]`` in [0, 1] at ``px_per_mm`` (``None``: read at the page's scale)
@@ -320,7 +343,7 @@ class UNetSegmenter:
             prob = F.interpolate(prob[:, None], size=(h, w), mode="bilinear", align_corners=False)
             prob = prob[:, 0]
         prob = prob.float().cpu()
-        self.notes = [""] * len(prob)
+        self.pages = [PageReading() for _ in range(len(prob))]
         if self.refine and px_per_mm:
             k = 2 * max(1, round(self.refine_mm * px_per_mm)) + 1
             ink = InkSegmenter(px_per_mm=px_per_mm)(image).numpy()
@@ -330,9 +353,10 @@ class UNetSegmenter:
                 near = _near_trace(p > 0.3, inked, k, self.seed_share)
                 kept = (near > 0)[inked].sum() / max(1, inked.sum())
                 page = i * near
+                self.pages[b] = PageReading(kept=float(kept), ink=i)
                 if kept < self.min_kept:
                     page = i
-                    self.notes[b] = (
+                    self.pages[b].note = (
                         f"the U-Net marked {100 * kept:.1f} % of the page's ink (a page unlike "
                         "its training pages): read from the whole ink map"
                     )

@@ -665,6 +665,27 @@ def test_the_digitizer_reports_a_page_read_from_its_ink(source):
     np.testing.assert_array_equal(read.signal, ink.signal)
 
 
+def test_a_page_the_model_partly_marks_is_read_from_its_ink_too(source):
+    """A model that marks only the top of a page (under the second-opinion share of its ink,
+    above the fallback's): the page is read from the ink map too, and the reading with the more
+    confident leads is kept; with ``second_opinion=0`` the model's reading stands alone."""
+    from digitizer.pipeline import Digitizer
+    from ecgsynth import ECGPageSet
+
+    image = ECGPageSet(1, source, "3x4", "clean", 100.0, seed=5).render_batch([0])["image"][0]
+    found = torch.zeros(1, 1, 8, 1)
+    found[..., :3, :] = 1.0  # the top third of the page (stretched to its size)
+    ink = Digitizer(checkpoint="ink").digitize(image)
+
+    seg = dl.UNetSegmenter(_Fixed(found))
+    alone = Digitizer(segmenter=seg, second_opinion=0.0).digitize(image)
+    assert 0.1 < seg.pages[0].kept < 0.6, seg.pages[0].kept
+    assert alone.confidence.mean() < ink.confidence.mean()
+    both = Digitizer(segmenter=seg).digitize(image)
+    assert any("kept the reading from the ink map" in w for w in both.warnings), both.warnings
+    np.testing.assert_array_equal(both.signal, ink.signal)
+
+
 @pytest.mark.parametrize("export_from", ["best", "last"])
 def test_export_takes_the_best_checkpoint_or_the_final_weights(tmp_path, train_module,
                                                                export_from):  # fmt: skip
