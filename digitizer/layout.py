@@ -407,11 +407,9 @@ def _same_wave(a: np.ndarray, b: np.ndarray, n: int) -> float:
     apart). On a warped photo the raw traces of one lead printed twice correlated 0.63."""
     a, b = _less_drift(a, n // 5), _less_drift(b, n // 5)
     reach = max(1, n // 60)
-    best = float("nan")
-    for s in range(-reach, reach + 1):
-        r = _same_signal(a[max(0, -s) : n + max(0, -s)], b[max(0, s) : n + max(0, s)])
-        best = r if not np.isfinite(best) or r > best else best
-    return best
+    rs = [_same_signal(a[max(0, -s) : n + max(0, -s)], b[max(0, s) : n + max(0, s)])
+          for s in range(-reach, reach + 1)]  # fmt: skip
+    return max((r for r in rs if np.isfinite(r)), default=float("nan"))
 
 
 def _less_drift(y: np.ndarray, width: int) -> np.ndarray:
