@@ -29,7 +29,10 @@ DEFAULT_CHECKPOINT = Path(__file__).resolve().parent.parent / "checkpoints" / "u
 class Segmenter(Protocol):
     """``image [B, 3, H, W]`` float in [0, 1] at ``px_per_mm`` (the grid's scale, ``None`` if
     unknown) -> trace probability ``[B, H, W]`` in [0, 1]. A callable without the
-    ``px_per_mm`` argument (the older form) is still accepted by the pipeline."""
+    ``px_per_mm`` argument (the older form) is still accepted by the pipeline. A segmenter may
+    also keep ``pages``, a :class:`PageReading` per page of its last call (as
+    :class:`UNetSegmenter` does): the pipeline reports its note and gives a page it kept little
+    of the page's ink a second opinion from the ink map."""
 
     name: str
 
