@@ -34,6 +34,7 @@ BAND = (0.88, 1.14)  # the annulus searched, in units of the page's 1 mm frequen
 TRIM = 3.0  # a tile whose residual exceeds this many median residuals is dropped
 REGION_REACH = 0.35  # a tile that showed the grid vouches for this fraction of its side around
 # its centre (the region of the page where rows are read)
+MIN_PPM, MAX_PPM = 2.0, 16.0  # px/mm search range (~50 to ~400 dpi; also the grid's)
 BENT_MM = 1.0  # a fitted map within this of an affine one is flat: a homography's job, not this
 MAP_STEP = 16  # output pixels between exact inversions of the map
 
@@ -221,7 +222,7 @@ def _page_scale(evidence: np.ndarray, prior_ppm: float) -> float | None:
     f = (np.arange(n) - n // 2) / n
     fx, fy = np.meshgrid(f, f)
     r = np.hypot(fx, fy)
-    ring = (r > 1 / (5 * 16.0)) & (r < 1 / 2.0) & (fy >= 0)
+    ring = (r > 1 / (5 * MAX_PPM)) & (r < 1 / MIN_PPM) & (fy >= 0)
     for y0 in range(0, max(h - n, 0) + 1, n):
         for x0 in range(0, max(w - n, 0) + 1, n):
             tile = evidence[y0 : y0 + n, x0 : x0 + n]

@@ -32,10 +32,9 @@ import numpy as np
 from ecgsynth.layout import PAPER_SIZES_MM
 
 from .channels import channel_max, channel_min
-from .dewarp import dense_dewarp
+from .dewarp import MAX_PPM, MIN_PPM, dense_dewarp
 
 HOUGH_LONG_SIDE = 800  # the Hough transform runs on a copy scaled to this long side
-MIN_PPM, MAX_PPM = 2.0, 16.0  # px/mm search range (~50 to ~400 dpi)
 MIN_ROTATION_DEG = 0.02  # smaller tilts move a 250 mm row by < 1 px end to end: not resampled
 MIN_CONFIDENCE = 0.35  # weaker periodicity is not trusted as a grid (text, rows of traces)
 CONVERGENCE_SIGMAS = 5.0  # a line family converges when its angle trend is this significant
