@@ -318,20 +318,22 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
 
 def warm_start(model: UNet, path: str | os.PathLike) -> list[str]:
     """Copy the weights of the checkpoint at ``path`` into ``model``, in place, where the two
-    agree: every tensor of the same shape, and the first convolution's filters for the input
-    channels both have (a model that reads more channels starts with zero weights on the new
-    ones, so it computes what the checkpoint did). Returns the names of the tensors left as
-    they were (``ValueError`` for a file :func:`load_checkpoint` refuses)."""
+    agree: every tensor of the same shape, and a convolution's filters for the input channels
+    both have where the model's takes more (the first one, in a model that reads more channels:
+    it starts with zero weights on the new ones, so it computes what the checkpoint did).
+    Returns the names of the tensors left as they were (``ValueError`` for a file
+    :func:`load_checkpoint` refuses)."""
     source = load_checkpoint(path).state_dict()
     target = model.state_dict()
-    first = "encoders.0.0.weight"
     left = []
     with torch.no_grad():
         for name, value in target.items():
             old = source.get(name)
             if old is not None and old.shape == value.shape:
                 value.copy_(old)
-            elif name == first and old is not None and old.shape[1] < value.shape[1]:
+            elif (old is not None and old.ndim == 4 and value.ndim == 4
+                  and old.shape[0] == value.shape[0] and old.shape[2:] == value.shape[2:]
+                  and old.shape[1] < value.shape[1]):  # fmt: skip
                 value.zero_()
                 value[:, : old.shape[1]] = old
             else:
