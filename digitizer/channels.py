@@ -2,7 +2,7 @@
 
 ``image.max(axis=2)`` reduces along the innermost, 3-long axis, which numpy does ~9x slower
 than an element-wise maximum of the channel planes (0.115 vs 0.013 s on a 200-dpi letter page,
-2-core CPU); the pipeline takes four such extremes per page.
+2-core CPU); the grid estimate and the pulse refinement take three such extremes per page.
 """
 
 from __future__ import annotations

@@ -210,10 +210,9 @@ def _build_rows(prob: np.ndarray, ppm: float, baselines: np.ndarray) -> tuple[li
     rows = _drop_duplicates(tracked)
     duplicates = len(tracked) - len(rows)
     if duplicates:
-        band = dict(zip(baselines.tolist(), halves.tolist()))
-        kept = np.array([r.baseline for r in rows])
+        kept = np.array([r.baseline for r in rows])  # a subset of the sorted baselines
         new = _band_halves(kept, ppm)
-        redo = new != np.array([band[b] for b in kept.tolist()])
+        redo = new != halves[np.searchsorted(baselines, kept)]
         again = {r.baseline: r for r in _track_rows(prob, clean, ppm, kept[redo], new[redo])}
         rows = _drop_duplicates([again.get(r.baseline, r) for r in rows])
     return rows, duplicates

@@ -49,7 +49,7 @@ from .confidence import (
 from .grid import GridEstimate, detect_grid, grid_drift
 from .io import read_image
 from .layout import PageLayout, Row, detect_layout
-from .segment import InkSegmenter, PageReading, Segmenter, load_segmenter
+from .segment import PageReading, Segmenter, load_segmenter
 from .vectorize import Pen, RowTrace, estimate_pen, fit_centerline
 
 PANEL_MARGIN_PX = 0.25  # columns this close to a neighbouring panel's trace are left out
@@ -326,8 +326,8 @@ class Digitizer:
         prob = _segment(self.segmenter, page, grid.px_per_mm)[0]
         seen = (getattr(self.segmenter, "pages", None) or [PageReading()])[0]
         rec = self._from_rectified(prob.numpy(), grid, rect, [seen.note] if seen.note else [])
-        if seen.kept < self.second_opinion and not seen.note:
-            rec = self._second_opinion(rec, page, grid, rect, seen)
+        if seen.ink is not None and seen.kept < self.second_opinion and not seen.note:
+            rec = self._second_opinion(rec, grid, rect, seen)
         return rec
 
     def digitize_mask(self, image: np.ndarray | torch.Tensor,
@@ -343,15 +343,12 @@ class Digitizer:
         return self._from_rectified(grid.rectify(p, border=0.0), grid, grid.rectify(img))
 
     # -- internals ----------------------------------------------------------------------------
-    def _second_opinion(self, rec: Digitized, page: torch.Tensor, grid: GridEstimate,
-                        rect: np.ndarray, seen: PageReading) -> Digitized:  # fmt: skip
+    def _second_opinion(self, rec: Digitized, grid: GridEstimate, rect: np.ndarray,
+                        seen: PageReading) -> Digitized:  # fmt: skip
         """``rec``, read from a learned segmenter that kept only ``seen.kept`` of the page's
-        ink, or the page's reading from the ink map (``seen.ink``, else made from ``page
-        [1, 3, h, w]``, rectified), whichever has the more confident leads; its warnings say
-        which and why."""
-        ink = seen.ink if seen.ink is not None else (
-            InkSegmenter(px_per_mm=grid.px_per_mm)(page)[0].numpy())  # fmt: skip
-        other = self._from_rectified(ink, grid, rect)
+        ink, or the page's reading from its ink map ``seen.ink`` (rectified frame), whichever
+        has the more confident leads; its warnings say which and why."""
+        other = self._from_rectified(seen.ink, grid, rect)
         mine, theirs = float(rec.confidence.mean()), float(other.confidence.mean())
         best, source = (other, "the ink map") if theirs > mine else (rec, "the model's map")
         best.warnings.append(

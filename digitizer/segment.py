@@ -21,8 +21,6 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .channels import channel_max, channel_min
-
 DEFAULT_CHECKPOINT = Path(__file__).resolve().parent.parent / "checkpoints" / "unet_small.pt"
 
 
@@ -75,10 +73,10 @@ class InkSegmenter:
 
     def segment(self, image: np.ndarray, px_per_mm: float | None = None) -> np.ndarray:
         """One page: ``[3, H, W]`` float in [0, 1] -> ``float32 [H, W]``."""
-        rgb = np.ascontiguousarray(image.transpose(1, 2, 0), dtype=np.float32)
-        h, w = rgb.shape[:2]
+        chw = np.asarray(image, dtype=np.float32)
+        h, w = chw.shape[1:]
         ppm = self.px_per_mm or px_per_mm or max(h, w) / 279.4
-        brightest = channel_max(rgb)
+        brightest = chw.max(axis=0)  # channel planes are contiguous here: no transposed copy
         darkness = _darkness(brightest, ppm, keep_edges=False)
         # ink is dark in all channels; scale so that typical ink (>= 0.45 darker) is ~1
         ramp = _ink_ramp(darkness)
@@ -88,17 +86,17 @@ class InkSegmenter:
             # photos have shadows too, whose edges must stay paper
             darkness = _darkness(brightest, ppm, keep_edges=True)
             ramp = _ink_ramp(darkness)
-            prob = self._without_lines(self._without_dark_grid(ramp, darkness, rgb, ppm), ppm)
+            prob = self._without_lines(self._without_dark_grid(ramp, darkness, chw, ppm), ppm)
         return prob
 
-    def _without_dark_grid(self, before: np.ndarray, darkness: np.ndarray, rgb: np.ndarray,
+    def _without_dark_grid(self, before: np.ndarray, darkness: np.ndarray, chw: np.ndarray,
                            ppm: float) -> np.ndarray:  # fmt: skip
         """A grid as dark as ink: what every column (row) shows along most of its length is
         paper or a grid line, never the sparse trace; subtract it (pixels of pure white take
         no part: the fill around a rectified page). Then ink thicker than any pen (the dark
         background beside a photographed page, a shadow's core) goes."""
         n = max(16, int(self.strip_mm * ppm))
-        valid = channel_min(rgb) < 0.999
+        valid = chw.min(axis=0) < 0.999
         vertical = _strip_level(darkness, valid, n, 0)  # the level of each column: its lines
         horizontal = _strip_level(darkness, valid, n, 1)
         prob = _ink_ramp(darkness - np.maximum(vertical, horizontal))
